@@ -20,10 +20,11 @@ chain the original (``raise ... from exc``) so nothing the service said is lost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._types import Problem
 
 __all__ = [

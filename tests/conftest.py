@@ -7,11 +7,14 @@ httpx/httpcore. ``api`` picks the right one so a test is written once for both.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import openai
 import pytest
 import respx
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 OPENAI_MAJOR = int(openai.__version__.split(".", 1)[0])
 BASE_URL = "https://api.test/v1"

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
-import openai
-import respx
+
+if TYPE_CHECKING:
+    import openai
+    import respx
 
 
 def test_mock_sees_sdk_requests(api: respx.Router, client: openai.OpenAI) -> None:

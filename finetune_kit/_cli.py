@@ -1,0 +1,68 @@
+"""The ``finetune-kit`` command: parses arguments, calls the library, renders the result.
+
+Each group of commands lives in its own ``_cli_*`` module exposing ``register(subparsers)``;
+a command's handler takes the parsed namespace and returns the process exit code. Exit codes
+shared by every command: 0 success, 1 the thing checked/run failed, 2 usage error or unreadable
+input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from ._version import __version__
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def _registrars() -> list[Registrar]:
+    # Imported here, not at module top, so `finetune-kit --version` stays instant.
+    from . import _cli_classify, _cli_dataset, _cli_job, _cli_local
+
+    return [
+        _cli_dataset.register,
+        _cli_job.register,
+        _cli_classify.register,
+        _cli_local.register,
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every command registered."""
+    parser = argparse.ArgumentParser(
+        prog="finetune-kit",
+        description="Validate training data, run fine-tuning jobs, classify with tuned models.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-vv for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``finetune-kit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
