@@ -17,6 +17,7 @@ from ._exceptions import (
     JobTimeoutError,
     TokenizerError,
 )
+from ._retry import RetryPolicy
 from ._tokens import FinetuneKitWarning
 from ._version import __version__
 
@@ -31,6 +32,7 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobTimeoutError",
+    "RetryPolicy",
     "TokenizerError",
     "__version__",
 ]
