@@ -1,13 +1,166 @@
-"""`finetune-kit` commands for the dataset area (see ``_cli.py`` for the conventions)."""
+"""`finetune-kit` commands for the dataset area (see ``_cli.py`` for the conventions).
+
+``finetune-kit validate FILE [--model M] [--json]`` prints the problems, the statistics and the
+cost estimate of a JSONL training file. Exit codes: 0 valid, 1 errors found, 2 usage error or
+unreadable file. ``--json`` prints one object whose shape is versioned (``schema_version``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import sys
+import warnings
+from collections import Counter
+from typing import TYPE_CHECKING, get_args
+
+from ._dataset import Dataset
+from ._exceptions import DatasetError, TokenizerError
+from ._types import DatasetKind
 
 if TYPE_CHECKING:
     import argparse
 
+    from ._types import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
+
+__all__ = ["JSON_SCHEMA_VERSION", "register", "render_text"]
+
+#: Bumped only when a field of the ``--json`` output changes meaning or disappears.
+JSON_SCHEMA_VERSION = 1
+_SHOWN_PER_CODE = 5
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this area's commands to the ``finetune-kit`` parser (none yet)."""
-    del sub
+    """Add this area's commands to the ``finetune-kit`` parser."""
+    parser = sub.add_parser(
+        "validate",
+        help="check a JSONL training file: problems, token statistics, cost estimate",
+        description=(
+            "Check a JSONL training file the way the fine-tuning service will, and print its "
+            "problems (line, code, message), token statistics and cost estimate. Exit code: 0 "
+            "valid, 1 errors found, 2 usage error or unreadable file."
+        ),
+    )
+    parser.add_argument("file", metavar="FILE", help="the JSONL file to check")
+    parser.add_argument(
+        "--model",
+        "-m",
+        help="check against this model (training context, encoding, price), e.g. gpt-4.1-mini",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=get_args(DatasetKind),
+        help="force the format instead of detecting it",
+    )
+    parser.add_argument(
+        "--json", action="store_true", dest="as_json", help="print one JSON object instead"
+    )
+    parser.set_defaults(handler=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = Dataset.from_jsonl(args.file, kind=args.kind)
+            report = ds.validate(model=args.model)
+            stats = ds.stats(model=args.model)
+            cost = ds.estimate_cost(model=args.model) if args.model else None
+        except (DatasetError, TokenizerError) as exc:
+            sys.stderr.write(f"finetune-kit validate: {exc}\n")
+            return 2
+    for warning in caught:
+        sys.stderr.write(f"warning: {warning.message}\n")
+    if args.as_json:
+        payload = {
+            "schema_version": JSON_SCHEMA_VERSION,
+            "file": args.file,
+            "ok": report.ok,
+            "n_errors": report.n_errors,
+            "n_warnings": report.n_warnings,
+            "report": report.model_dump(mode="json"),
+            "stats": stats.model_dump(mode="json"),
+            "cost": cost.model_dump(mode="json") if cost is not None else None,
+        }
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_text(args.file, report, stats, cost))
+    return 0 if report.ok else 1
+
+
+def render_text(
+    name: str, report: ValidationReport, stats: DatasetStats, cost: CostEstimate | None
+) -> str:
+    """The human-readable ``validate`` output: verdict, problems, tokens, cost."""
+    model = f" · model {report.model}" if report.model else ""
+    lines = [f"{name}: {report.n_examples:,} {report.kind} examples{model}"]
+    verdict = "OK" if report.ok else "FAILED"
+    lines.append(
+        f"{verdict}: {_plural(report.n_errors, 'error')}, {_plural(report.n_warnings, 'warning')}"
+    )
+    for title, problems in (("Errors", report.errors), ("Warnings", report.warnings)):
+        if problems:
+            lines += ["", title, *_problem_rows(problems, report.counts)]
+    lines += ["", *_stats_rows(stats), "", *_cost_rows(cost)]
+    return "\n".join(lines) + "\n"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _problem_rows(problems: list[Problem], counts: dict[str, int]) -> list[str]:
+    rows: list[str] = []
+    shown: Counter[str] = Counter()
+    width = max(len(p.code) for p in problems)
+    for problem in problems:
+        shown[problem.code] += 1
+        if shown[problem.code] > _SHOWN_PER_CODE:
+            continue
+        where = f"line {problem.line}" if problem.line is not None else "dataset"
+        rows.append(f"  {where:<11} {problem.code:<{width}}  {problem.message}")
+    for code, n in shown.items():
+        rest = counts.get(code, n) - min(n, _SHOWN_PER_CODE)
+        if rest > 0:
+            rows.append(f"  {'':<11} ... and {rest:,} more {code}")
+    return rows
+
+
+def _stats_rows(stats: DatasetStats) -> list[str]:
+    rows = [
+        f"Tokens ({stats.encoding}, training context {stats.training_context:,} per example)",
+        f"  total {stats.total_tokens:,} · trained (assistant) {stats.assistant_tokens:,} · "
+        f"billable per epoch {stats.billable_tokens:,} · over the limit {stats.n_over_limit:,}",
+        f"  {'per example':<18}"
+        + "".join(f"{h:>9}" for h in ("min", "p10", "p50", "mean"))
+        + "".join(f"{h:>9}" for h in ("p90", "max")),
+    ]
+    for label, dist in (
+        ("tokens", stats.tokens_per_example),
+        ("trained tokens", stats.assistant_tokens_per_example),
+        ("messages", stats.messages_per_example),
+    ):
+        rows.append(f"  {label:<18}" + _dist_cells(dist))
+    if stats.label_counts:
+        labels = " · ".join(f"{k} {v:,}" for k, v in stats.label_counts.items())
+        rows.append(f"Labels ({len(stats.label_counts)}): {labels}")
+    return rows
+
+
+def _dist_cells(dist: Distribution) -> str:
+    values = (dist.min, dist.p10, dist.p50, dist.mean, dist.p90, dist.max)
+    return "".join(f"{v:>9,.0f}" if float(v).is_integer() else f"{v:>9,.1f}" for v in values)
+
+
+def _cost_rows(cost: CostEstimate | None) -> list[str]:
+    if cost is None:
+        return ["Cost: pass --model to estimate it (e.g. --model gpt-4.1-mini)"]
+    epochs = f"{cost.n_epochs} epoch{'s' if cost.n_epochs != 1 else ''}"
+    rule = " (the service's default)" if cost.n_epochs_source == "default" else ""
+    head = f"Cost ({cost.model}, prices as of {cost.price_date.isoformat()})"
+    tokens = (
+        f"  {epochs}{rule} x {cost.billable_tokens:,} tokens = {cost.trained_tokens:,} "
+        "trained tokens"
+    )
+    if cost.usd is None:
+        return [head, tokens, f"  no estimate: {cost.note}"]
+    return [head, tokens + f" x ${cost.price_per_mtok:,.2f} per 1M = at most ${cost.usd:,.2f}"]
