@@ -5,6 +5,7 @@ Everything public is re-exported here; the modules behind it are private.
 
 from __future__ import annotations
 
+from ._dataset import Dataset
 from ._exceptions import (
     ClassificationError,
     DatasetError,
@@ -19,12 +20,17 @@ from ._exceptions import (
 )
 from ._retry import RetryPolicy
 from ._tokens import FinetuneKitWarning
+from ._types import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
 from ._version import __version__
 
 __all__ = [
     "ClassificationError",
+    "CostEstimate",
+    "Dataset",
     "DatasetError",
+    "DatasetStats",
     "DatasetValidationError",
+    "Distribution",
     "FineTuningUnavailableError",
     "FinetuneKitError",
     "FinetuneKitWarning",
@@ -32,7 +38,9 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobTimeoutError",
+    "Problem",
     "RetryPolicy",
     "TokenizerError",
+    "ValidationReport",
     "__version__",
 ]

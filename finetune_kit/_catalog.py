@@ -20,6 +20,7 @@ __all__ = [
     "PRICE_DATE",
     "TRAINING_PRICES_PER_MTOK",
     "ModelFacts",
+    "default_n_epochs",
     "model_facts",
 ]
 
@@ -97,3 +98,18 @@ def model_facts(model: str) -> ModelFacts:
         shutdown_date=None,
         known=False,
     )
+
+
+def default_n_epochs(n_examples: int) -> int:
+    """Epochs the service picks when none are given, for a dataset of ``n_examples``.
+
+    3; fewer than 100 example-epochs raise it to ``min(25, 100 // n)``; more than 25,000
+    lower it to ``max(1, 25,000 // n)``.
+    """
+    if n_examples <= 0:
+        return 3
+    if n_examples * 3 < 100:
+        return min(25, 100 // n_examples)
+    if n_examples * 3 > 25_000:
+        return max(1, 25_000 // n_examples)
+    return 3

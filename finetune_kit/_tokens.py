@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -28,15 +29,26 @@ from typing import TYPE_CHECKING, Final, Literal
 from ._exceptions import TokenizerError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     import tiktoken
 
 __all__ = [
+    "IMAGE_TOKENS_HIGH",
+    "IMAGE_TOKENS_LOW",
+    "REPLY_PRIMING",
+    "SPECIAL_TOKENS",
+    "TOKENS_PER_MESSAGE",
+    "TOKENS_PER_NAME",
+    "TOKENS_PER_TOOL_CALL",
     "EncodingName",
     "FinetuneKitWarning",
+    "TokenCounter",
     "base_model_name",
     "encoding_for_model",
     "encoding_name_for_model",
     "get_encoding",
+    "num_tokens_from_messages",
 ]
 
 EncodingName = Literal["o200k_base", "cl100k_base"]
@@ -232,3 +244,191 @@ def _load(name: str) -> tiktoken.Encoding:
             f"Cannot load the {name} encoding. Tried: {'; '.join(tried)}. Without network "
             "access, set TIKTOKEN_CACHE_DIR to a folder holding tiktoken's file for it."
         ) from exc
+
+
+# --- Counting ------------------------------------------------------------------------------
+# The OpenAI cookbook's approximation (its fine-tuning data-prep notebook), which users compare
+# our numbers with: per message 3 tokens plus the encoded length of every string value, plus 1
+# when the key is ``name``; plus 3 for priming the reply. Structures the cookbook cannot count
+# (it would crash on them) follow the documented rule below, chosen to over- rather than
+# under-count, because these numbers feed cost estimates that must be upper bounds.
+
+#: Tokens every message costs besides its values (cookbook: ``tokens_per_message``).
+TOKENS_PER_MESSAGE: Final = 3
+#: Extra token when a message has a ``name`` (cookbook: ``tokens_per_name``).
+TOKENS_PER_NAME: Final = 1
+#: Tokens that prime the assistant's reply, once per example.
+REPLY_PRIMING: Final = 3
+#: Overhead of one tool call besides its id, function name and arguments (like a message).
+TOKENS_PER_TOOL_CALL: Final = 3
+#: An image part with ``detail: "low"``: OpenAI's fixed cost.
+IMAGE_TOKENS_LOW: Final = 85
+#: Any other image part: the most a high-detail image can cost (85 + 170 per 512px tile; an
+#: image scaled into 768 x 2048 has 8 tiles). We cannot see the size without fetching it.
+IMAGE_TOKENS_HIGH: Final = 85 + 170 * 8
+
+#: Special tokens that make a training job fail when they appear in content.
+SPECIAL_TOKENS: Final = tuple(sorted({t for table in _SPECIAL.values() for t in table}))
+
+# Strings repeated across examples (roles, system prompts, short answers such as labels) are
+# counted once; the cache is cleared when full so memory stays flat on any input.
+_CACHE_LIMIT: Final = 4096
+_CACHE_MAX_CHARS: Final = 64
+
+
+class TokenCounter:
+    """Counts tokens of strings in one encoding, applying the counting rule to messages.
+
+    Args:
+        encoding: a loaded tiktoken encoding (see :func:`get_encoding`).
+    """
+
+    def __init__(self, encoding: tiktoken.Encoding) -> None:
+        self.encoding = encoding
+        self._encode = encoding.encode_ordinary
+        self._cache: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        """Tokens in ``text``, special-token text counted as ordinary text."""
+        if len(text) > _CACHE_MAX_CHARS:  # long strings rarely repeat: skip hashing them
+            return len(self._encode(text))
+        n = self._cache.get(text)
+        if n is None:
+            n = len(self._encode(text))
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[text] = n
+        return n
+
+    def count_repeated(self, text: str) -> int:
+        """Like :meth:`count`, and remember ``text`` whatever its length (system prompts)."""
+        n = self._cache.get(text)
+        if n is None:
+            n = len(self._encode(text))
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[text] = n
+        return n
+
+    def content(self, content: object) -> int:
+        """Tokens of a message's ``content``: a string, or a list of text and image parts."""
+        if isinstance(content, str):
+            return self.count(content)
+        if not isinstance(content, list):
+            return 0
+        total = 0
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            text = part.get("text")
+            if isinstance(text, str):
+                total += self.count(text)
+            image = part.get("image_url")
+            if image is not None:
+                detail = image.get("detail") if isinstance(image, dict) else None
+                total += IMAGE_TOKENS_LOW if detail == "low" else IMAGE_TOKENS_HIGH
+        return total
+
+    def tool_calls(self, calls: object) -> int:
+        """Tokens of an assistant's ``tool_calls``: per call 3 + id + name + arguments."""
+        if not isinstance(calls, list):
+            return 0
+        total = 0
+        for call in calls:
+            if not isinstance(call, dict):
+                continue
+            total += TOKENS_PER_TOOL_CALL
+            call_id = call.get("id")
+            if isinstance(call_id, str):
+                total += self.count(call_id)
+            total += self.function_call(call.get("function"))
+        return total
+
+    def function_call(self, function: object) -> int:
+        """Tokens of a ``{"name", "arguments"}`` object (tool call or legacy function_call)."""
+        if not isinstance(function, dict):
+            return 0
+        total = 0
+        for key in ("name", "arguments"):
+            value = function.get(key)
+            if isinstance(value, str):
+                total += self.count(value)
+        return total
+
+    def message(self, message: object) -> tuple[int, int]:
+        """Tokens of one message by the cookbook formula, extended to tools and images.
+
+        Returns:
+            ``(total, trained)``: all its tokens, and those trained on (an assistant's content
+            and calls, unless its weight is 0), each string encoded once.
+        """
+        if not isinstance(message, dict):
+            return 0, 0
+        total = TOKENS_PER_MESSAGE
+        text = 0  # a string content's tokens
+        structured = 0  # content parts, tool calls, function call: not plain string values
+        role = message.get("role")
+        for key, value in message.items():
+            if isinstance(value, str):
+                n = self.count_repeated(value) if role == "system" else self.count(value)
+                total += n
+                if key == "name":
+                    total += TOKENS_PER_NAME
+                elif key == "content":
+                    text = n
+            elif key == "content":
+                structured += self.content(value)
+            elif key == "tool_calls":
+                structured += self.tool_calls(value)
+            elif key == "function_call":
+                structured += self.function_call(value)
+        trained = text + structured if role == "assistant" and message.get("weight", 1) != 0 else 0
+        return total + structured, trained
+
+    def tools(self, tools: object) -> int:
+        """Tokens of an example's ``tools`` (or legacy ``functions``): their compact JSON."""
+        if not isinstance(tools, list) or not tools:
+            return 0
+        try:
+            text = json.dumps(tools, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError, RecursionError):
+            return 0
+        return self.count_repeated(text)
+
+    def messages(self, messages: object, *, tools: object = None) -> tuple[int, int]:
+        """Tokens of a conversation (messages, reply priming, tools) and of its trained part."""
+        total = REPLY_PRIMING + self.tools(tools)
+        trained = 0
+        if isinstance(messages, list):
+            count, encode = self.count, self._encode
+            for message in messages:
+                # Fast path for the common plain message {"role": ..., "content": "..."}; the
+                # same formula as message(), without its per-key dispatch.
+                if type(message) is dict and len(message) == 2:
+                    role, content = message.get("role"), message.get("content")
+                    if type(role) is str and type(content) is str:
+                        if role == "system":
+                            n = self.count_repeated(content)
+                        elif len(content) > _CACHE_MAX_CHARS:
+                            n = len(encode(content))
+                        else:
+                            n = count(content)
+                        total += TOKENS_PER_MESSAGE + count(role) + n
+                        if role == "assistant":
+                            trained += n
+                        continue
+                n, t = self.message(message)
+                total += n
+                trained += t
+        return total, trained
+
+
+def num_tokens_from_messages(
+    messages: Sequence[Mapping[str, object]], *, model: str | None = None
+) -> int:
+    """Tokens of a chat conversation by the cookbook formula, in ``model``'s encoding.
+
+    ``model=None`` counts in o200k_base. See docs/datasets.md for how tools and images count.
+    """
+    encoding = get_encoding(encoding_name_for_model(model) if model else "o200k_base")
+    return TokenCounter(encoding).messages(list(messages))[0]
