@@ -18,12 +18,15 @@ from ._exceptions import (
     JobTimeoutError,
     TokenizerError,
 )
+from ._job import AsyncJob, Checkpoint, Event, Job, MetricsRow, MetricsSummary
 from ._retry import RetryPolicy
 from ._tokens import FinetuneKitWarning
 from ._types import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
 from ._version import __version__
 
 __all__ = [
+    "AsyncJob",
+    "Checkpoint",
     "ClassificationError",
     "CostEstimate",
     "Dataset",
@@ -31,13 +34,17 @@ __all__ = [
     "DatasetStats",
     "DatasetValidationError",
     "Distribution",
+    "Event",
     "FineTuningUnavailableError",
     "FinetuneKitError",
     "FinetuneKitWarning",
+    "Job",
     "JobCancelledError",
     "JobError",
     "JobFailedError",
     "JobTimeoutError",
+    "MetricsRow",
+    "MetricsSummary",
     "Problem",
     "RetryPolicy",
     "TokenizerError",

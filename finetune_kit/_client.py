@@ -6,15 +6,49 @@ so importing the package needs no key). Either way the client used is
 ``client.with_options(max_retries=0)``: the SDK's own retries are off because the retry layer
 in ``_retry.py`` decides, and stacked retries would multiply attempts. ``with_options`` keeps
 the client's class, so ``AzureOpenAI`` and any ``base_url`` work unchanged.
+
+Flows: the job and upload logic is written once, as generators that *describe* their requests
+(:class:`Request`), waits (:class:`Sleep`) and retried groups of requests (:class:`Attempt`)
+without performing them. :func:`run_flow` performs them on a sync client and
+:func:`arun_flow` on an async one, every request through the retry layer. ``Job`` and
+``AsyncJob`` are thin shells over the same flows, so their behaviour cannot drift apart.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import openai
 
-__all__ = ["resolve_async_client", "resolve_client"]
+from ._retry import DEFAULT_RETRY, acall_with_retry, call_with_retry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from ._retry import RetryPolicy
+
+__all__ = [
+    "AnyClient",
+    "Attempt",
+    "Effect",
+    "Flow",
+    "Request",
+    "Sleep",
+    "arun_flow",
+    "resolve_async_client",
+    "resolve_client",
+    "run_flow",
+]
+
+T = TypeVar("T")
+
+AnyClient: TypeAlias = "openai.OpenAI | openai.AsyncOpenAI"
+"""Either client: a :class:`Request` calls the same resource method on both."""
 
 _lock = threading.Lock()
 _default_client: openai.OpenAI | None = None
@@ -57,3 +91,126 @@ def _reset_defaults() -> None:
     with _lock:
         _default_client = None
         _default_async_client = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One SDK call as data: ``call(client)`` returns the result (or, async, an awaitable).
+
+    Attributes:
+        description: what the call does, for retry logs (e.g. ``"retrieve job ftjob-1"``).
+        call: makes the call on the given client.
+    """
+
+    description: str
+    call: Callable[[AnyClient], object]
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait ``seconds`` (with the policy's injected sleep, so tests never really wait)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Run ``flow()`` as one unit under the retry policy.
+
+    The requests inside are made once each; when one fails, the whole unit is retried from a
+    fresh ``flow()``. That is how a non-idempotent call first looks for the effect of an
+    earlier, ambiguous attempt before sending again.
+    """
+
+    description: str
+    flow: Callable[[], Flow[object]]
+
+
+Effect: TypeAlias = "Request | Sleep | Attempt"
+Flow: TypeAlias = "Generator[Effect, Any, T]"
+"""A generator yielding effects, receiving their results, returning a ``T``."""
+
+
+def run_flow(
+    flow: Flow[T], client: openai.OpenAI, policy: RetryPolicy | None, *, retried: bool = True
+) -> T:
+    """Perform ``flow``'s effects on a sync client; the flow's return value is returned.
+
+    A failed effect is thrown into the flow (which may handle it); ``retried=False`` makes each
+    request exactly once (used inside an :class:`Attempt`).
+    """
+    policy = policy or DEFAULT_RETRY
+    reply: object = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = flow.send(reply) if error is None else flow.throw(error)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        reply, error = None, None
+        try:
+            reply = _perform(effect, client, policy, retried=retried)
+        except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
+            error = exc
+
+
+def _perform(
+    effect: Effect, client: openai.OpenAI, policy: RetryPolicy, *, retried: bool
+) -> object:
+    if isinstance(effect, Sleep):
+        (policy.sleep or time.sleep)(effect.seconds)
+        return None
+    if isinstance(effect, Attempt):
+        return call_with_retry(
+            policy,
+            lambda: run_flow(effect.flow(), client, policy, retried=False),
+            description=effect.description,
+        )
+    if not retried:
+        return effect.call(client)
+    return call_with_retry(policy, lambda: effect.call(client), description=effect.description)
+
+
+async def arun_flow(
+    flow: Flow[T], client: openai.AsyncOpenAI, policy: RetryPolicy | None, *, retried: bool = True
+) -> T:
+    """The async sibling of :func:`run_flow`."""
+    policy = policy or DEFAULT_RETRY
+    reply: object = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = flow.send(reply) if error is None else flow.throw(error)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        reply, error = None, None
+        try:
+            reply = await _aperform(effect, client, policy, retried=retried)
+        except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
+            error = exc
+
+
+async def _aperform(
+    effect: Effect, client: openai.AsyncOpenAI, policy: RetryPolicy, *, retried: bool
+) -> object:
+    if isinstance(effect, Sleep):
+        await (policy.async_sleep or asyncio.sleep)(effect.seconds)
+        return None
+    if isinstance(effect, Attempt):
+        return await acall_with_retry(
+            policy,
+            lambda: arun_flow(effect.flow(), client, policy, retried=False),
+            description=effect.description,
+        )
+    if not retried:
+        return await _resolved(effect.call(client))
+    return await acall_with_retry(
+        policy, lambda: _resolved(effect.call(client)), description=effect.description
+    )
+
+
+async def _resolved(value: object) -> object:
+    # Async resource methods return coroutines, list methods an awaitable paginator.
+    return await value if inspect.isawaitable(value) else value

@@ -7,9 +7,17 @@ the module the installed SDK uses so every test is written once.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import json
+import time
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import openai
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import respx
 
 OPENAI_MAJOR = int(openai.__version__.split(".", 1)[0])
 _http: Any = importlib.import_module("httpx2" if OPENAI_MAJOR >= 3 else "httpx")
@@ -84,3 +92,210 @@ class Sleeps:
 
     def clock(self) -> float:
         return self.now
+
+
+# --- a fake fine-tuning service behind the `api` respx router --------------------------------
+
+
+def job_json(
+    job_id: str = "ftjob-1",
+    *,
+    status: str = "queued",
+    model: str = "gpt-4o-mini-2024-07-18",
+    fine_tuned_model: str | None = None,
+    error: dict[str, object] | None = None,
+    hyperparameters: dict[str, object] | None = None,
+    method: dict[str, object] | None = None,
+    metadata: dict[str, str] | None = None,
+    result_files: list[str] | None = None,
+    estimated_finish: int | None = None,
+    trained_tokens: int | None = None,
+    created_at: int = 1_800_000_000,
+) -> dict[str, Any]:
+    """A fine-tuning job as the service returns it."""
+    return {
+        "id": job_id,
+        "object": "fine_tuning.job",
+        "created_at": created_at,
+        "error": error,
+        "fine_tuned_model": fine_tuned_model,
+        "finished_at": None,
+        "hyperparameters": hyperparameters,
+        "method": method or {"type": "supervised", "supervised": {"hyperparameters": {}}},
+        "model": model,
+        "organization_id": "org-test",
+        "result_files": result_files or [],
+        "seed": 42,
+        "status": status,
+        "trained_tokens": trained_tokens,
+        "training_file": "file-train",
+        "validation_file": None,
+        "estimated_finish": estimated_finish,
+        "integrations": None,
+        "metadata": metadata,
+    }
+
+
+def event_json(
+    event_id: str,
+    created_at: int,
+    message: str = "",
+    *,
+    data: dict[str, object] | None = None,
+    level: str = "info",
+) -> dict[str, Any]:
+    """A job event; ``data`` makes it a metrics event."""
+    return {
+        "id": event_id,
+        "object": "fine_tuning.job.event",
+        "created_at": created_at,
+        "level": level,
+        "message": message or (f"Step {data.get('step')}" if data else "working"),
+        "data": data,
+        "type": "metrics" if data else "message",
+    }
+
+
+def page(data: list[dict[str, Any]], *, has_more: bool = False) -> dict[str, Any]:
+    """A cursor page."""
+    return {"object": "list", "data": data, "has_more": has_more}
+
+
+class Fault:
+    """What a faulty call does instead of (or, with ``after``, after) its normal work."""
+
+    def __init__(
+        self,
+        *,
+        response: httpx.Response | None = None,
+        error: Exception | None = None,
+        after: bool = False,
+    ) -> None:
+        self.response = response
+        self.error = error
+        self.after = after
+
+    def apply(self) -> httpx.Response:
+        if self.error is not None:
+            raise self.error
+        assert self.response is not None
+        return self.response
+
+
+def error_response(
+    status: int, *, code: str | None = None, message: str = "boom", **headers: str
+) -> httpx.Response:
+    """An error reply in the service's shape (header names with ``_`` for ``-``)."""
+    body = {"error": {"message": message, "type": "error", "param": None, "code": code}}
+    return httpx.Response(
+        status,
+        json=body,
+        headers={k.replace("_", "-"): v for k, v in headers.items()},
+    )
+
+
+class FakeJobs:
+    """A small in-memory fine-tuning service on a respx router, with injectable faults.
+
+    ``faults[name]`` holds the faults the next calls of that endpoint meet, in order; names:
+    ``create``, ``list``, ``retrieve``, ``events``, ``cancel``.
+    """
+
+    def __init__(self, router: respx.Router) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.events: dict[str, list[dict[str, Any]]] = {}  # newest first, like the service
+        self.created: list[dict[str, Any]] = []  # request bodies of jobs actually created
+        self.faults: dict[str, list[Fault]] = {}
+        self.calls: dict[str, int] = {}
+        #: Called with (job, how many retrieves so far) before each retrieve: moves jobs along.
+        self.on_retrieve: Callable[[dict[str, Any], int], None] | None = None
+        jobs = r"/fine_tuning/jobs"
+        router.post(path__regex=jobs + "$").mock(side_effect=self._create)
+        router.get(path__regex=jobs + "$").mock(side_effect=self._list)
+        router.get(path__regex=jobs + r"/(?P<job_id>[^/]+)$").mock(side_effect=self._retrieve)
+        router.get(path__regex=jobs + r"/(?P<job_id>[^/]+)/events$").mock(side_effect=self._events)
+        router.post(path__regex=jobs + r"/(?P<job_id>[^/]+)/(?P<action>cancel|pause|resume)$").mock(
+            side_effect=self._action
+        )
+
+    def add(self, job: dict[str, Any], events: list[dict[str, Any]] | None = None) -> None:
+        """Put a job (and its events, newest first) on the service."""
+        self.jobs[job["id"]] = job
+        self.events[job["id"]] = list(events or [])
+
+    def _serve(self, name: str, work: Callable[[], httpx.Response]) -> httpx.Response:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        queue = self.faults.get(name) or []
+        fault = queue.pop(0) if queue else None
+        if fault is not None and not fault.after:
+            return fault.apply()
+        response = work()
+        if fault is not None:
+            return fault.apply()
+        return response
+
+    def _create(self, request: httpx.Request) -> httpx.Response:
+        def work() -> httpx.Response:
+            body = json.loads(request.content)
+            job_id = f"ftjob-{len(self.jobs) + 1}"
+            job = job_json(
+                job_id,
+                status="validating_files",
+                model=body["model"],
+                metadata=body.get("metadata"),
+                created_at=int(time.time()),
+            )
+            self.jobs[job_id] = job
+            self.created.append(body)
+            return httpx.Response(200, json=job)
+
+        return self._serve("create", work)
+
+    def _list(self, request: httpx.Request) -> httpx.Response:
+        def work() -> httpx.Response:
+            wanted = {
+                key[len("metadata[") : -1]: value
+                for key, value in request.url.params.items()
+                if key.startswith("metadata[")
+            }
+            found = [
+                job
+                for job in reversed(self.jobs.values())
+                if all((job.get("metadata") or {}).get(k) == v for k, v in wanted.items())
+            ]
+            return httpx.Response(200, json=page(found))
+
+        return self._serve("list", work)
+
+    def _retrieve(self, request: httpx.Request, job_id: str) -> httpx.Response:
+        del request
+
+        def work() -> httpx.Response:
+            if job_id not in self.jobs:
+                return error_response(404, code=None, message=f"No such job: {job_id}")
+            if self.on_retrieve is not None:
+                self.on_retrieve(self.jobs[job_id], self.calls["retrieve"])
+            return httpx.Response(200, json=self.jobs[job_id])
+
+        return self._serve("retrieve", work)
+
+    def _events(self, request: httpx.Request, job_id: str) -> httpx.Response:
+        def work() -> httpx.Response:
+            events = self.events.get(job_id, [])
+            after = request.url.params.get("after")
+            limit = int(request.url.params.get("limit", "20"))
+            start = next((i + 1 for i, e in enumerate(events) if e["id"] == after), 0)
+            chunk = events[start : start + limit]
+            return httpx.Response(200, json=page(chunk, has_more=start + limit < len(events)))
+
+        return self._serve("events", work)
+
+    def _action(self, request: httpx.Request, job_id: str, action: str) -> httpx.Response:
+        del request
+
+        def work() -> httpx.Response:
+            job = self.jobs[job_id]
+            job["status"] = {"cancel": "cancelled", "pause": "paused", "resume": "queued"}[action]
+            return httpx.Response(200, json=job)
+
+        return self._serve("cancel" if action == "cancel" else action, work)

@@ -213,9 +213,10 @@ def test_quota_exhaustion_raises_at_once_with_reason(caplog: pytest.LogCaptureFi
     sleeps = Sleeps()
     error = status_error(429, code="insufficient_quota", request_id="req_q")
     flaky = _Flaky(error)
-    with caplog.at_level(logging.WARNING, logger="finetune_kit"), pytest.raises(
-        openai.RateLimitError
-    ) as info:
+    with (
+        caplog.at_level(logging.WARNING, logger="finetune_kit"),
+        pytest.raises(openai.RateLimitError) as info,
+    ):
         call_with_retry(_policy(sleeps), flaky, description="create job")
     assert info.value is error
     assert info.value.code == "insufficient_quota"
@@ -268,9 +269,7 @@ def test_retry_policy_none_makes_one_attempt() -> None:
 # --- wiring: the SDK's own retries are off, ours count the attempts ----------------------
 
 
-def test_resolved_client_does_not_retry_by_itself(
-    api: respx.Router, client: openai.OpenAI
-) -> None:
+def test_resolved_client_does_not_retry_by_itself(api: respx.Router, client: openai.OpenAI) -> None:
     route = api.get("/models/gpt-4o").mock(
         side_effect=[
             httpx.Response(429, headers={"retry-after": "1"}, json={"error": {"code": None}}),
