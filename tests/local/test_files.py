@@ -1,0 +1,99 @@
+"""Files and uploads on the local backend."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import openai
+import pytest
+
+from .helpers import small_training_file, upload
+
+if TYPE_CHECKING:
+    from finetune_kit.local import LocalServer
+
+
+def test_file_create_list_retrieve_content_delete(local_server: LocalServer) -> None:
+    client = local_server.client(max_retries=0)
+    data = small_training_file(12)
+    created = client.files.create(file=("train.jsonl", data), purpose="fine-tune")
+    assert created.bytes == len(data)
+    assert created.filename == "train.jsonl"
+    assert created.purpose == "fine-tune"
+    assert created.status == "processed"
+    other = upload(client, b'{"custom_id": "1"}\n', purpose="batch")
+
+    assert client.files.retrieve(created.id) == created
+    assert client.files.content(created.id).content == data
+    listed = [f.id for f in client.files.list()]
+    assert listed == [other, created.id]  # newest first
+    assert [f.id for f in client.files.list(purpose="batch")] == [other]
+    assert [f.id for f in client.files.list(order="asc")] == [created.id, other]
+
+    deleted = client.files.delete(created.id)
+    assert deleted.deleted
+    assert deleted.id == created.id
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.files.content(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.files.delete(created.id)
+
+
+def test_file_list_pagination(local_server: LocalServer) -> None:
+    client = local_server.client(max_retries=0)
+    ids = [upload(client, f"{i}\n".encode(), purpose="user_data") for i in range(5)]
+    first = client.files.list(limit=2)
+    assert [f.id for f in first.data] == ids[:2:-1][:2]
+    assert first.has_more
+    assert [f.id for f in client.files.list(limit=2)] == list(reversed(ids))
+
+
+def test_bad_purpose_is_400(local_server: LocalServer) -> None:
+    client = local_server.client(max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.files.create(file=("x.jsonl", b"{}\n"), purpose="nonsense")  # type: ignore[arg-type]
+    assert info.value.param == "purpose"
+
+
+def test_uploads_in_parts(local_server: LocalServer) -> None:
+    client = local_server.client(max_retries=0)
+    data = small_training_file(15)
+    half = len(data) // 2
+    up = client.uploads.create(
+        bytes=len(data), filename="big.jsonl", mime_type="application/jsonl", purpose="fine-tune"
+    )
+    assert up.status == "pending"
+    p1 = client.uploads.parts.create(up.id, data=data[:half])
+    p2 = client.uploads.parts.create(up.id, data=data[half:])
+    assert p1.object == "upload.part"
+    assert p1.upload_id == up.id
+    done = client.uploads.complete(
+        up.id, part_ids=[p1.id, p2.id], md5=hashlib.md5(data).hexdigest()
+    )
+    assert done.status == "completed"
+    assert done.file is not None
+    assert done.file.bytes == len(data)
+    assert client.files.content(done.file.id).content == data
+    with pytest.raises(openai.BadRequestError):
+        client.uploads.parts.create(up.id, data=b"late")
+
+
+def test_upload_size_mismatch_and_cancel(local_server: LocalServer) -> None:
+    client = local_server.client(max_retries=0)
+    up = client.uploads.create(
+        bytes=10, filename="x.jsonl", mime_type="application/jsonl", purpose="fine-tune"
+    )
+    part = client.uploads.parts.create(up.id, data=b"12345")
+    with pytest.raises(openai.BadRequestError):
+        client.uploads.complete(up.id, part_ids=[part.id])
+    with pytest.raises(openai.BadRequestError):
+        client.uploads.complete(up.id, part_ids=["part_unknown"])
+    cancelled = client.uploads.cancel(up.id)
+    assert cancelled.status == "cancelled"
+    with pytest.raises(openai.BadRequestError):
+        client.uploads.cancel(up.id)
+    with pytest.raises(openai.NotFoundError):
+        client.uploads.cancel("upload_missing")

@@ -1,0 +1,198 @@
+"""HTTP robustness, auth, Azure and async clients against the local backend."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from typing import TYPE_CHECKING, Any
+
+import openai
+import pytest
+
+from finetune_kit.local import LocalServer
+
+from .helpers import SYSTEM, small_training_file, upload
+
+if TYPE_CHECKING:
+    from .conftest import FakeClock
+
+
+def _raw(
+    server: LocalServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        payload = json.loads(response.read())
+        return response.status, payload, {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+
+
+def _is_error(payload: dict[str, Any]) -> bool:
+    error = payload.get("error")
+    return isinstance(error, dict) and set(error) == {"message", "type", "param", "code"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "status"),
+    [
+        ("GET", "/v1/nope", None, {}, 404),
+        ("GET", "/elsewhere", None, {}, 404),
+        ("PUT", "/v1/files", b"", {}, 405),
+        ("POST", "/v1/fine_tuning/jobs", b"{not json", {"content-type": "application/json"}, 400),
+        ("POST", "/v1/fine_tuning/jobs", b"[1, 2]", {"content-type": "application/json"}, 400),
+        ("POST", "/v1/chat/completions", b"\xff\xfe", {"content-type": "application/json"}, 400),
+        ("POST", "/v1/files", b"garbage", {"content-type": "multipart/form-data"}, 400),
+        (
+            "POST",
+            "/v1/files",
+            b"--xx\r\nbroken",
+            {"content-type": "multipart/form-data; boundary=xx"},
+            400,
+        ),
+        ("POST", "/v1/files", b"{}", {"content-type": "application/json"}, 400),
+        ("GET", "/v1/files/file-missing", None, {}, 404),
+        ("GET", "/v1/fine_tuning/jobs?limit=abc", None, {}, 400),
+        ("GET", "/v1/fine_tuning/jobs/ftjob-x/events", None, {}, 404),
+        ("GET", "/v1/models/%ZZ", None, {}, 404),
+        ("POST", "/v1/fine_tuning/jobs", b"{}", {"content-type": "application/json"}, 400),
+    ],
+)
+def test_malformed_requests_get_4xx_json_and_the_server_stays_up(
+    local_server: LocalServer,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    got, payload, response_headers = _raw(local_server, method, path, body, headers)
+    assert got == status
+    assert _is_error(payload)
+    assert response_headers["x-request-id"].startswith("req_")
+    assert local_server.client(max_retries=0).models.list().data
+
+
+def test_oversized_body_is_413_and_the_server_stays_up() -> None:
+    with LocalServer(max_body_bytes=1000) as server:
+        client = server.client(max_retries=0)
+        with pytest.raises(openai.APIStatusError) as info:
+            upload(client, b"x" * 5000)
+        assert info.value.status_code == 413
+        assert client.models.list().data
+
+
+def test_half_sent_body_does_not_hang_the_server(local_server: LocalServer) -> None:
+    with socket.create_connection(("127.0.0.1", local_server.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
+    assert local_server.client(max_retries=0).models.list().data
+
+
+def test_chunked_request_body(local_server: LocalServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", local_server.port, timeout=5)
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    conn.putrequest("POST", "/v1/chat/completions")
+    conn.putheader("content-type", "application/json")
+    conn.putheader("transfer-encoding", "chunked")
+    conn.endheaders()
+    data = body.encode()
+    for start in range(0, len(data), 10):
+        chunk = data[start : start + 10]
+        conn.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+    conn.send(b"0\r\n\r\n")
+    response = conn.getresponse()
+    assert response.status == 200
+    assert json.loads(response.read())["object"] == "chat.completion"
+    conn.close()
+
+
+def test_api_key_required() -> None:
+    with LocalServer(api_key="sk-local-secret") as server:
+        wrong = server.client(api_key="sk-wrong", max_retries=0)
+        with pytest.raises(openai.AuthenticationError) as info:
+            wrong.models.list()
+        assert info.value.code == "invalid_api_key"
+        assert "sk-wrong" not in str(info.value)
+        assert "sk-local-secret" not in str(info.value)
+        status, payload, _ = _raw(server, "GET", "/v1/models")
+        assert status == 401
+        assert _is_error(payload)
+        assert server.client(max_retries=0).models.list().data
+        assert server.azure_client(max_retries=0).models.list().data  # api-key header
+        status, _, _ = _raw(server, "GET", "/v1/models", headers={"api-key": "sk-local-secret"})
+        assert status == 200
+        assert "sk-local-secret" not in repr(server)
+
+
+def test_non_loopback_needs_a_key() -> None:
+    with pytest.raises(ValueError, match="api_key"):
+        LocalServer(host="0.0.0.0")
+    LocalServer(host="0.0.0.0", api_key="k")  # allowed (not started)
+    LocalServer(host="localhost")
+    LocalServer(host="::1")
+    with pytest.raises(ValueError, match="speed"):
+        LocalServer(speed=0)
+
+
+def test_azure_client(local_server: LocalServer) -> None:
+    azure = local_server.azure_client(max_retries=0)
+    file_id = azure.files.create(file=("t.jsonl", small_training_file(12)), purpose="fine-tune").id
+    job = azure.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id)
+    assert azure.fine_tuning.jobs.retrieve(job.id).id == job.id
+    reply = azure.chat.completions.create(
+        model="gpt-4o-mini",  # the deployment name, sent in the path
+        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hi"}],
+        temperature=0,
+    )
+    assert reply.model == "gpt-4o-mini"
+    assert azure.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
+    status, payload, _ = _raw(
+        local_server,
+        "POST",
+        "/openai/deployments/gpt-4.1-mini/chat/completions?api-version=2024-10-21",
+        json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode(),
+        {"content-type": "application/json"},
+    )
+    assert status == 200
+    assert payload["model"] == "gpt-4.1-mini"
+    v1 = openai.OpenAI(
+        api_key="k", base_url=local_server.root_url + "/openai/v1", max_retries=0
+    )  # Azure's v1 API shape
+    assert v1.files.retrieve(file_id).id == file_id
+
+
+async def test_async_client(local_server: LocalServer) -> None:
+    client = local_server.async_client(max_retries=0)
+    created = await client.files.create(
+        file=("t.jsonl", small_training_file(12)), purpose="fine-tune"
+    )
+    job = await client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=created.id)
+    assert (await client.fine_tuning.jobs.retrieve(job.id)).id == job.id
+    reply = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content
+    await client.close()
+
+
+def test_start_is_fast_and_stop_closes_connections(clock: FakeClock) -> None:
+    import time
+
+    started = time.perf_counter()
+    server = LocalServer(clock=clock).start()
+    assert time.perf_counter() - started < 0.5
+    assert server.start() is server  # idempotent
+    client = server.client(max_retries=0)
+    assert client.models.list().data
+    server.stop()
+    server.stop()  # idempotent
+    assert not server.running
+    with pytest.raises(openai.APIConnectionError):
+        client.models.list()
