@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -299,3 +300,120 @@ class FakeJobs:
             return httpx.Response(200, json=job)
 
         return self._serve("cancel" if action == "cancel" else action, work)
+
+
+def file_json(file_id: str, filename: str, size: int, status: str = "processed") -> dict[str, Any]:
+    """A file as the service lists it."""
+    return {
+        "id": file_id,
+        "object": "file",
+        "bytes": size,
+        "created_at": 1,
+        "filename": filename,
+        "purpose": "fine-tune",
+        "status": status,
+    }
+
+
+class FakeFiles:
+    """Files and uploads endpoints, with faults like FakeJobs."""
+
+    def __init__(self, router: respx.Router) -> None:
+        self.files: list[dict[str, Any]] = []  # oldest first
+        self.stored: list[bytes] = []
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self.parts: dict[str, bytes] = {}
+        self.faults: dict[str, list[Fault | None]] = {}  # None: that call goes well
+        self.calls: dict[str, int] = {}
+        router.get("/files").mock(side_effect=self._list)
+        router.post("/files").mock(side_effect=self._create)
+        router.post("/uploads").mock(side_effect=self._upload)
+        router.post(path__regex=r"/uploads/(?P<upload_id>[^/]+)/parts$").mock(
+            side_effect=self._part
+        )
+        router.post(path__regex=r"/uploads/(?P<upload_id>[^/]+)/complete$").mock(
+            side_effect=self._complete
+        )
+        router.post(path__regex=r"/uploads/(?P<upload_id>[^/]+)/cancel$").mock(
+            side_effect=self._cancel
+        )
+
+    def _fault(self, name: str) -> Fault | None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        queue = self.faults.get(name) or []
+        return queue.pop(0) if queue else None
+
+    def _list(self, request: httpx.Request) -> httpx.Response:
+        self.calls["list"] = self.calls.get("list", 0) + 1
+        assert request.url.params["purpose"] == "fine-tune"
+        newest_first = list(reversed(self.files))
+        after = request.url.params.get("after")
+        limit = int(request.url.params["limit"])
+        start = next((i + 1 for i, f in enumerate(newest_first) if f["id"] == after), 0)
+        chunk = newest_first[start : start + limit]
+        return httpx.Response(200, json=page(chunk, has_more=start + limit < len(newest_first)))
+
+    def _create(self, request: httpx.Request) -> httpx.Response:
+        fault = self._fault("create")
+        if fault is not None and not fault.after:
+            return fault.apply()
+        body = request.read()
+        name = re.search(rb'filename="([^"]+)"', body)
+        assert name is not None
+        assert b'name="purpose"\r\n\r\nfine-tune' in body
+        payload = body.split(b"\r\n\r\n", 2)[2]
+        data = payload[: payload.index(b"\r\n--")]
+        file = file_json(f"file-{len(self.files) + 1}", name.group(1).decode(), len(data))
+        self.files.append(file)
+        self.stored.append(data)
+        if fault is not None:
+            return fault.apply()
+        return httpx.Response(200, json=file)
+
+    def _upload(self, request: httpx.Request) -> httpx.Response:
+        self.calls["upload"] = self.calls.get("upload", 0) + 1
+        body = httpx.Response(200, content=request.read()).json()
+        upload = {
+            "id": f"upload-{len(self.uploads) + 1}",
+            "object": "upload",
+            "bytes": body["bytes"],
+            "created_at": 1,
+            "expires_at": 3601,
+            "filename": body["filename"],
+            "purpose": body["purpose"],
+            "status": "pending",
+            "file": None,
+        }
+        self.uploads[upload["id"]] = upload
+        return httpx.Response(200, json=upload)
+
+    def _part(self, request: httpx.Request, upload_id: str) -> httpx.Response:
+        fault = self._fault("part")
+        if fault is not None:
+            return fault.apply()
+        body = request.read()
+        payload = body.split(b"\r\n\r\n", 1)[1]
+        part_id = f"part-{len(self.parts) + 1}"
+        self.parts[part_id] = payload[: payload.index(b"\r\n--")]
+        return httpx.Response(
+            200,
+            json={"id": part_id, "object": "upload.part", "created_at": 1, "upload_id": upload_id},
+        )
+
+    def _complete(self, request: httpx.Request, upload_id: str) -> httpx.Response:
+        part_ids = httpx.Response(200, content=request.read()).json()["part_ids"]
+        upload = self.uploads[upload_id]
+        data = b"".join(self.parts[p] for p in part_ids)
+        file = file_json(f"file-{len(self.files) + 1}", upload["filename"], len(data))
+        self.files.append(file)
+        self.stored.append(data)
+        upload.update(status="completed", file=file)
+        return httpx.Response(200, json=upload)
+
+    def _cancel(self, request: httpx.Request, upload_id: str) -> httpx.Response:
+        del request
+        fault = self._fault("cancel")
+        if fault is not None:
+            return fault.apply()
+        self.uploads[upload_id]["status"] = "cancelled"
+        return httpx.Response(200, json=self.uploads[upload_id])

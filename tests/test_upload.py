@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import openai
@@ -13,7 +12,7 @@ import pytest
 from finetune_kit import Dataset, DatasetValidationError, RetryPolicy
 from finetune_kit._upload import aupload_dataset, hashed_filename, upload_dataset
 
-from .sdk_fakes import Fault, Sleeps, error_response, page
+from .sdk_fakes import FakeFiles, Fault, Sleeps, error_response, file_json
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,122 +23,6 @@ if TYPE_CHECKING:
 def _dataset() -> Dataset:
     texts = [f"ticket {i}: my card was charged twice" for i in range(12)]
     return Dataset.from_labels(texts, ["billing" if i % 2 else "other" for i in range(12)])
-
-
-def _file(file_id: str, filename: str, size: int, status: str = "processed") -> dict[str, Any]:
-    return {
-        "id": file_id,
-        "object": "file",
-        "bytes": size,
-        "created_at": 1,
-        "filename": filename,
-        "purpose": "fine-tune",
-        "status": status,
-    }
-
-
-class FakeFiles:
-    """Files and uploads endpoints, with faults like FakeJobs."""
-
-    def __init__(self, router: respx.Router) -> None:
-        self.files: list[dict[str, Any]] = []  # oldest first
-        self.stored: list[bytes] = []
-        self.uploads: dict[str, dict[str, Any]] = {}
-        self.parts: dict[str, bytes] = {}
-        self.faults: dict[str, list[Fault | None]] = {}  # None: that call goes well
-        self.calls: dict[str, int] = {}
-        router.get("/files").mock(side_effect=self._list)
-        router.post("/files").mock(side_effect=self._create)
-        router.post("/uploads").mock(side_effect=self._upload)
-        router.post(path__regex=r"/uploads/(?P<upload_id>[^/]+)/parts$").mock(
-            side_effect=self._part
-        )
-        router.post(path__regex=r"/uploads/(?P<upload_id>[^/]+)/complete$").mock(
-            side_effect=self._complete
-        )
-        router.post(path__regex=r"/uploads/(?P<upload_id>[^/]+)/cancel$").mock(
-            side_effect=self._cancel
-        )
-
-    def _fault(self, name: str) -> Fault | None:
-        self.calls[name] = self.calls.get(name, 0) + 1
-        queue = self.faults.get(name) or []
-        return queue.pop(0) if queue else None
-
-    def _list(self, request: httpx.Request) -> httpx.Response:
-        self.calls["list"] = self.calls.get("list", 0) + 1
-        assert request.url.params["purpose"] == "fine-tune"
-        newest_first = list(reversed(self.files))
-        after = request.url.params.get("after")
-        limit = int(request.url.params["limit"])
-        start = next((i + 1 for i, f in enumerate(newest_first) if f["id"] == after), 0)
-        chunk = newest_first[start : start + limit]
-        return httpx.Response(200, json=page(chunk, has_more=start + limit < len(newest_first)))
-
-    def _create(self, request: httpx.Request) -> httpx.Response:
-        fault = self._fault("create")
-        if fault is not None and not fault.after:
-            return fault.apply()
-        body = request.read()
-        name = re.search(rb'filename="([^"]+)"', body)
-        assert name is not None
-        assert b'name="purpose"\r\n\r\nfine-tune' in body
-        payload = body.split(b"\r\n\r\n", 2)[2]
-        data = payload[: payload.index(b"\r\n--")]
-        file = _file(f"file-{len(self.files) + 1}", name.group(1).decode(), len(data))
-        self.files.append(file)
-        self.stored.append(data)
-        if fault is not None:
-            return fault.apply()
-        return httpx.Response(200, json=file)
-
-    def _upload(self, request: httpx.Request) -> httpx.Response:
-        self.calls["upload"] = self.calls.get("upload", 0) + 1
-        body = httpx.Response(200, content=request.read()).json()
-        upload = {
-            "id": f"upload-{len(self.uploads) + 1}",
-            "object": "upload",
-            "bytes": body["bytes"],
-            "created_at": 1,
-            "expires_at": 3601,
-            "filename": body["filename"],
-            "purpose": body["purpose"],
-            "status": "pending",
-            "file": None,
-        }
-        self.uploads[upload["id"]] = upload
-        return httpx.Response(200, json=upload)
-
-    def _part(self, request: httpx.Request, upload_id: str) -> httpx.Response:
-        fault = self._fault("part")
-        if fault is not None:
-            return fault.apply()
-        body = request.read()
-        payload = body.split(b"\r\n\r\n", 1)[1]
-        part_id = f"part-{len(self.parts) + 1}"
-        self.parts[part_id] = payload[: payload.index(b"\r\n--")]
-        return httpx.Response(
-            200,
-            json={"id": part_id, "object": "upload.part", "created_at": 1, "upload_id": upload_id},
-        )
-
-    def _complete(self, request: httpx.Request, upload_id: str) -> httpx.Response:
-        part_ids = httpx.Response(200, content=request.read()).json()["part_ids"]
-        upload = self.uploads[upload_id]
-        data = b"".join(self.parts[p] for p in part_ids)
-        file = _file(f"file-{len(self.files) + 1}", upload["filename"], len(data))
-        self.files.append(file)
-        self.stored.append(data)
-        upload.update(status="completed", file=file)
-        return httpx.Response(200, json=upload)
-
-    def _cancel(self, request: httpx.Request, upload_id: str) -> httpx.Response:
-        del request
-        fault = self._fault("cancel")
-        if fault is not None:
-            return fault.apply()
-        self.uploads[upload_id]["status"] = "cancelled"
-        return httpx.Response(200, json=self.uploads[upload_id])
 
 
 @pytest.fixture
@@ -178,16 +61,16 @@ def test_an_identical_upload_is_reused_even_by_a_fresh_process(
     assert files.calls["create"] == 1
 
 
-def test_reuse_needs_same_hash_size_and_a_healthy_file(
+def test_reuse_needs_same_hash_size_and_a_healthyfile_json(
     files: FakeFiles, client: openai.OpenAI, policy: RetryPolicy
 ) -> None:
     ds = _dataset()
     name = hashed_filename(ds, ds.content_hash())
     size = len(ds.to_jsonl_bytes())
     files.files = [
-        _file("file-broken", name, size, status="error"),
-        _file("file-short", name, size - 1),
-        _file("file-other", name.replace(ds.content_hash(), "0" * 64), size),
+        file_json("file-broken", name, size, status="error"),
+        file_json("file-short", name, size - 1),
+        file_json("file-other", name.replace(ds.content_hash(), "0" * 64), size),
     ]
     assert upload_dataset(ds, client=client, retry=policy) == "file-4"
 
@@ -197,8 +80,8 @@ def test_reuse_looks_through_every_page(
 ) -> None:
     ds = _dataset()
     name = hashed_filename(ds, ds.content_hash())
-    files.files = [_file("file-match", name, len(ds.to_jsonl_bytes()))]
-    files.files += [_file(f"file-x{i}", f"x{i}.jsonl", 1) for i in range(1500)]
+    files.files = [file_json("file-match", name, len(ds.to_jsonl_bytes()))]
+    files.files += [file_json(f"file-x{i}", f"x{i}.jsonl", 1) for i in range(1500)]
     assert upload_dataset(ds, client=client, retry=policy) == "file-match"
     assert files.calls["list"] == 2
 

@@ -1,0 +1,240 @@
+"""`finetune-kit train/status/wait/cancel` against the fake service, client from the env."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from finetune_kit import Dataset
+from finetune_kit import _client as client_module
+from finetune_kit import _job as job_module
+from finetune_kit._cli import main
+
+from .conftest import BASE_URL
+from .sdk_fakes import FakeFiles, FakeJobs, Fault, error_response, event_json, job_json
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    import respx
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+    monkeypatch.setattr(job_module, "_today", lambda: dt.date(2026, 6, 1))
+    client_module._reset_defaults()
+    yield
+    client_module._reset_defaults()
+
+
+@pytest.fixture
+def jobs(api: respx.Router) -> FakeJobs:
+    return FakeJobs(api)
+
+
+@pytest.fixture
+def files(api: respx.Router) -> FakeFiles:
+    return FakeFiles(api)
+
+
+@pytest.fixture
+def train_file(tmp_path: Path) -> Path:
+    path = tmp_path / "train.jsonl"
+    texts = [f"my card was charged twice, case {i}" for i in range(20)]
+    Dataset.from_labels(texts, ["billing"] * 10 + ["other"] * 10).to_jsonl(path)
+    return path
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, stream: io.StringIO) -> None:
+    monkeypatch.setattr("sys.stdin", stream)
+
+
+def test_train_refuses_without_a_terminal_or_yes(
+    api: respx.Router,
+    train_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _stdin(monkeypatch, io.StringIO(""))
+    code = main(["train", str(train_file), "--model", "gpt-4o-mini"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "--yes" in err
+    assert "trained tokens" in out  # the estimate was shown first
+    assert "$" in out
+    assert not api.calls
+
+
+def test_train_asks_and_respects_no(
+    api: respx.Router,
+    train_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _stdin(monkeypatch, _Terminal("n\n"))
+    assert main(["train", str(train_file), "--model", "gpt-4o-mini"]) == 1
+    assert "Start fine-tuning gpt-4o-mini" in capsys.readouterr().err
+    assert not api.calls
+
+
+def test_train_after_yes_uploads_and_creates(
+    jobs: FakeJobs,
+    files: FakeFiles,
+    train_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _stdin(monkeypatch, _Terminal("y\n"))
+    code = main(
+        ["train", str(train_file), "--model", "gpt-4o-mini", "--epochs", "2", "--suffix", "t"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "started ftjob-1" in out
+    assert "finetune-kit wait ftjob-1" in out
+    [body] = jobs.created
+    assert body["training_file"] == files.files[0]["id"]
+    assert body["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2}
+    assert body["suffix"] == "t"
+
+
+def test_train_yes_and_wait(
+    jobs: FakeJobs,
+    files: FakeFiles,
+    train_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _stdin(monkeypatch, io.StringIO(""))
+
+    def finish(job: dict[str, Any], calls: int) -> None:
+        del calls
+        job["status"] = "succeeded"
+        job["fine_tuned_model"] = "ft:gpt-4o-mini:org:t:abc"
+
+    jobs.on_retrieve = finish
+    args = ["train", str(train_file), "-m", "gpt-4o-mini", "--yes", "--wait", "--no-progress"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.endswith("ft:gpt-4o-mini:org:t:abc\n")
+    assert len(files.files) == 1
+
+
+def test_train_with_invalid_data_exits_1(
+    api: respx.Router, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    assert main(["train", str(path), "--model", "gpt-4o-mini", "--yes"]) == 1
+    assert "has errors" in capsys.readouterr().err
+    assert not api.calls
+
+
+def test_train_with_a_missing_file_exits_2(
+    api: respx.Router, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", str(tmp_path / "nope.jsonl"), "--model", "gpt-4o-mini"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not api.calls
+
+
+def test_train_refused_by_the_service(
+    jobs: FakeJobs, files: FakeFiles, train_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs.faults["create"] = [Fault(response=error_response(403, message="not allowed"))]
+    assert main(["train", str(train_file), "--model", "gpt-4o-mini", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "2027-01-06" in err
+    assert "Azure OpenAI" in err
+    del files
+
+
+def test_train_without_an_api_key_exits_2(
+    api: respx.Router,
+    train_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    client_module._reset_defaults()
+    assert main(["train", str(train_file), "--model", "gpt-4o-mini", "--yes"]) == 2
+    assert "api_key" in capsys.readouterr().err
+    assert not api.calls
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "code"),
+    [
+        ("succeeded", None, 0),
+        ("failed", {"code": "invalid_file", "message": "bad line 3", "param": "training_file"}, 1),
+        ("cancelled", None, 1),
+    ],
+)
+def test_wait_exit_codes(
+    jobs: FakeJobs,
+    capsys: pytest.CaptureFixture[str],
+    status: str,
+    error: dict[str, Any] | None,
+    code: int,
+) -> None:
+    model = "ft:gpt-4o-mini:org::x" if status == "succeeded" else None
+    jobs.add(job_json(status=status, error=error, fine_tuned_model=model))
+    assert main(["wait", "ftjob-1", "--no-progress"]) == code
+    out, err = capsys.readouterr()
+    if code == 0:
+        assert out == "ft:gpt-4o-mini:org::x\n"
+    else:
+        assert status in err
+    if error:
+        assert "invalid_file: bad line 3" in err
+
+
+def test_wait_timeout_exits_3(jobs: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
+    jobs.add(job_json(status="running"))
+    assert main(["wait", "ftjob-1", "--timeout", "0", "--no-progress"]) == 3
+    assert "keeps running" in capsys.readouterr().err
+
+
+def test_wait_unknown_job(jobs: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wait", "ftjob-nope"]) == 1
+    assert "no fine-tuning job 'ftjob-nope'" in capsys.readouterr().err
+    del jobs
+
+
+def test_status_shows_state_error_and_events(
+    jobs: FakeJobs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = [event_json(f"e{i}", 1_800_000_000 + i, f"message {i}") for i in range(8)]
+    jobs.add(
+        job_json(
+            status="failed",
+            error={"code": "invalid_n_examples", "message": "too few", "param": "training_file"},
+            trained_tokens=1500,
+        ),
+        list(reversed(events)),
+    )
+    assert main(["status", "ftjob-1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ftjob-1: failed\n")
+    assert "invalid_n_examples: too few (param training_file)" in out
+    assert "1,500" in out
+    assert "message 7" in out
+    assert "message 2" not in out  # only the latest five
+
+
+def test_cancel(jobs: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
+    jobs.add(job_json(status="running"))
+    assert main(["cancel", "ftjob-1"]) == 0
+    assert capsys.readouterr().out == "ftjob-1: cancelled\n"
+    assert jobs.jobs["ftjob-1"]["status"] == "cancelled"
