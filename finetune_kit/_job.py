@@ -1029,6 +1029,29 @@ class _JobView:
     """What Job and AsyncJob both show about the job as last fetched (no I/O here)."""
 
     _raw: FineTuningJob
+    _retry: RetryPolicy | None
+
+    def _set_raw(self, raw: FineTuningJob) -> None:
+        self._raw = raw
+
+    def _watch(
+        self,
+        timeout: float | None,
+        poll_interval: float,
+        progress: bool,
+        on_event: Callable[[Event], object] | None,
+    ) -> Flow[FineTuningJob]:
+        clock = self._retry.clock if self._retry is not None else None
+        return wait_flow(
+            self._raw,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            progress=progress,
+            on_event=on_event,
+            on_update=self._set_raw,
+            clock=clock or time.monotonic,
+            wall=time.time,
+        )
 
     @property
     def raw(self) -> FineTuningJob:
@@ -1101,9 +1124,6 @@ class Job(_JobView):
 
     def _run(self, flow: Flow[Any]) -> Any:
         return run_flow(flow, self._client, self._retry)
-
-    def _set_raw(self, raw: FineTuningJob) -> None:
-        self._raw = raw
 
     @classmethod
     def create(
@@ -1241,19 +1261,7 @@ class Job(_JobView):
             JobCancelledError: the job was cancelled.
             JobTimeoutError: ``timeout`` passed; the job keeps running.
         """
-        policy = self._retry
-        raw: FineTuningJob = self._run(
-            wait_flow(
-                self._raw,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                progress=progress,
-                on_event=on_event,
-                on_update=self._set_raw,
-                clock=(policy.clock if policy else None) or time.monotonic,
-                wall=time.time,
-            )
-        )
+        raw: FineTuningJob = self._run(self._watch(timeout, poll_interval, progress, on_event))
         # Imported on use: the model handle pulls in the classification stack.
         from ._tuned_model import TunedModel
 
@@ -1297,9 +1305,6 @@ class AsyncJob(_JobView):
 
     async def _run(self, flow: Flow[Any]) -> Any:
         return await arun_flow(flow, self._client, self._retry)
-
-    def _set_raw(self, raw: FineTuningJob) -> None:
-        self._raw = raw
 
     @classmethod
     async def create(
@@ -1397,19 +1402,8 @@ class AsyncJob(_JobView):
         on_event: Callable[[Event], object] | None = None,
     ) -> AsyncTunedModel:
         """Async :meth:`Job.wait` (returns an :class:`AsyncTunedModel`)."""
-        policy = self._retry
-        raw: FineTuningJob = await self._run(
-            wait_flow(
-                self._raw,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                progress=progress,
-                on_event=on_event,
-                on_update=self._set_raw,
-                clock=(policy.clock if policy else None) or time.monotonic,
-                wall=time.time,
-            )
-        )
+        watch = self._watch(timeout, poll_interval, progress, on_event)
+        raw: FineTuningJob = await self._run(watch)
         from ._tuned_model import AsyncTunedModel
 
         return AsyncTunedModel(

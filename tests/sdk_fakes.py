@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 
+from finetune_kit import RetryPolicy
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -93,6 +95,12 @@ class Sleeps:
 
     def clock(self) -> float:
         return self.now
+
+    def policy(self) -> RetryPolicy:
+        """The default policy minus jitter, sleeping and timing through this recorder."""
+        return RetryPolicy(
+            jitter=0.0, sleep=self.sleep, async_sleep=self.async_sleep, clock=self.clock
+        )
 
 
 # --- a fake fine-tuning service behind the `api` respx router --------------------------------

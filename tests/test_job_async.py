@@ -52,9 +52,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def policy(sleeps: Sleeps) -> RetryPolicy:
-    return RetryPolicy(
-        jitter=0.0, sleep=sleeps.sleep, async_sleep=sleeps.async_sleep, clock=sleeps.clock
-    )
+    return sleeps.policy()
 
 
 async def test_async_create_survives_a_dropped_connection(

@@ -41,7 +41,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def policy(sleeps: Sleeps) -> RetryPolicy:
-    return RetryPolicy(jitter=0.0, sleep=sleeps.sleep, async_sleep=sleeps.async_sleep)
+    return sleeps.policy()
 
 
 @pytest.fixture(autouse=True)

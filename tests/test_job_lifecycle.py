@@ -39,9 +39,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def policy(sleeps: Sleeps) -> RetryPolicy:
-    return RetryPolicy(
-        jitter=0.0, sleep=sleeps.sleep, async_sleep=sleeps.async_sleep, clock=sleeps.clock
-    )
+    return sleeps.policy()
 
 
 def _get(fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy, **job: Any) -> Job:

@@ -37,7 +37,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def policy(sleeps: Sleeps) -> RetryPolicy:
-    return RetryPolicy(jitter=0.0, sleep=sleeps.sleep, async_sleep=sleeps.async_sleep)
+    return sleeps.policy()
 
 
 def test_upload_names_the_file_by_content_hash(
