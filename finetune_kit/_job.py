@@ -555,8 +555,9 @@ def _unavailable(exc: openai.APIStatusError) -> FineTuningUnavailableError | Non
         "answering until their base model retires.\n"
         "To keep training, pass a client for an endpoint that still fine-tunes: Azure OpenAI "
         "(openai.AzureOpenAI), another OpenAI-compatible service (openai.OpenAI(base_url=...)), "
-        "or finetune_kit's local backend for trying a pipeline without cost. If this is a "
-        "permissions problem instead, check the API key's project and role."
+        "or finetune_kit's local backend for trying a pipeline without cost (`finetune-kit "
+        "serve`, then base_url='http://127.0.0.1:8765/v1'). If this is a permissions problem "
+        "instead, check the API key's project and role."
     )
 
 
