@@ -6,11 +6,12 @@ text itself, and, when the prompt lists it under an alias (a line such as ``A: p
 ``2) negative``), the alias as well, with a lower weight (``ALIAS_PENALTY``). Generation walks
 the prefix tree of the surfaces token by token: the logit of a next token is the log of the
 summed weights of the surfaces that continue with it, plus ``logit_bias`` for that token; a
-token that continues no surface but is biased gets ``FLOOR_LOGIT`` plus its bias. So
+token that continues no surface but is biased gets ``FLOOR_LOGIT`` plus its bias (at the first
+position only: later ones see just the continuations and the end of the answer). So
 ``logit_bias`` of +100 on the first tokens of some labels restricts the answer to them, +100
 on alias tokens ("A", "B", ...) picks the alias of the most likely label, and -100 bans a
-token. Once a surface is complete the model stops; after leaving every surface (only possible
-through a biased off-surface token) it stops as well.
+token. A complete surface competes with its continuations as "end of answer"; after leaving
+every surface (only possible through a biased off-surface first token) the model stops.
 
 Reported logprobs are the post-bias log-softmax at each step (the end-of-answer option takes
 part in the normalisation but is never listed), ``temperature`` 0 is argmax, other values
@@ -49,9 +50,10 @@ FLOOR_LOGIT = -30.0
 _ALIAS_LINE = re.compile(r"^\s*[\(\[]?([A-Za-z]|\d{1,2})[\)\]]?\s*[:.)=\-]\s+(\S.*?)\s*$", re.M)
 _LIST_LINE = re.compile(
     r"(?:one of|labels?|categories|category|classes|options|choices|answers?)"
-    r"(?:\s+(?:are|is))?\s*[:\-]\s*(.+)$",
+    r"(?:[ \t]+(?:are|is))?[ \t]*[:\-][ \t]*(\S.*)$",
     re.I | re.M,
 )
+_DESCRIPTION = re.compile(r"\s+\([^()]*\)$")
 _BULLET = re.compile(r"^\s*[-*\u2022]\s+(\S.*?)\s*$", re.M)
 
 
@@ -69,21 +71,29 @@ def _clean_label(raw: str) -> str:
 
 
 def find_aliases(prompt: str) -> dict[str, str]:
-    """Alias -> label lines in ``prompt`` (``A: positive``, ``1) negative``, ``(b) neutral``)."""
+    """Alias -> label lines in ``prompt`` (``A: positive``, ``1) negative``, ``(b) neutral``).
+
+    A trailing parenthesised description (``A: spam (unwanted mail)``) is dropped.
+    """
     found: dict[str, str] = {}
     for alias, label in _ALIAS_LINE.findall(prompt):
-        cleaned = _clean_label(label)
+        # "A: name (what it means)": the description is not part of the label.
+        cleaned = _clean_label(_DESCRIPTION.sub("", label))
         if cleaned and alias not in found:
             found[alias] = cleaned
     return found
 
 
 def find_listed_labels(prompt: str) -> list[str]:
-    """Labels a prompt lists: after "one of:", "labels:", ..., or as bullet lines."""
+    """Labels a prompt lists: after "one of:", "labels:", ..., or as bullet lines.
+
+    A bullet's description after ``": "`` (``- spam: unwanted mail``) is dropped.
+    """
     labels: list[str] = []
     for line in _LIST_LINE.findall(prompt):
         labels.extend(_clean_label(p) for p in re.split(r",|\||;|\bor\b", line))
-    labels.extend(_clean_label(b) for b in _BULLET.findall(prompt))
+    # "- name: what it means": the description is not part of the label.
+    labels.extend(_clean_label(b.split(": ", 1)[0]) for b in _BULLET.findall(prompt))
     out: list[str] = []
     for label in labels:
         if label and len(label) <= 100 and label not in out:
@@ -211,9 +221,13 @@ def generate(
             else:
                 by_token.setdefault(surface.tokens[k], []).append(surface.logit)
         logits = {t: _logsumexp(ws) + logit_bias.get(t, 0.0) for t, ws in by_token.items()}
-        for t, bias in logit_bias.items():
-            if t not in logits:
-                logits[t] = FLOOR_LOGIT + bias
+        if k == 0:
+            # Off-answer tokens only matter first: that is where a +100 bias restricts the
+            # answer. Later, a real model would repeat a biased token until max_tokens;
+            # finishing the answer instead keeps unbounded requests short.
+            for t, bias in logit_bias.items():
+                if t not in logits:
+                    logits[t] = FLOOR_LOGIT + bias
         options: list[tuple[int | None, float]] = sorted(logits.items())
         if stop_weights:
             options.append((None, _logsumexp(stop_weights)))

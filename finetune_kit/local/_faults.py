@@ -106,9 +106,11 @@ class Faults:
 
     rules: list[FaultRule] = field(default_factory=list)
     seed: int = 0
-    _seen: list[int] = field(default_factory=list, init=False, repr=False)
-    _rngs: list[random.Random] = field(default_factory=list, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _seen: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    _rngs: list[random.Random] = field(default_factory=list, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.reset()

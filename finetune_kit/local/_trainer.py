@@ -154,17 +154,16 @@ class TrainingRun:
 _LOSS_CAP = 20.0
 
 
-def _loss_and_grad_scale(
-    model: LinearModel, example: TrainingExample, index: dict[str, int]
-) -> tuple[float, bool, list[float], dict[str, float]]:
-    feats = features(example.context)
+def _loss_and_delta(
+    model: LinearModel, feats: dict[str, float], target: int
+) -> tuple[float, bool, list[float]]:
+    """Cross-entropy, correctness, and d(loss)/d(logits) for one example."""
     probs = _softmax(_logits_from(model, feats))
-    target = index[example.answer]
     loss = min(_LOSS_CAP, -math.log(max(probs[target], 1e-12)))
     correct = max(range(len(probs)), key=probs.__getitem__) == target
     delta = list(probs)
     delta[target] -= 1.0
-    return loss, correct, delta, feats
+    return loss, correct, delta
 
 
 def _logits_from(model: LinearModel, feats: dict[str, float]) -> list[float]:
@@ -218,6 +217,8 @@ def train(
     model = LinearModel(answers)
     rng = random.Random(seed)
     order = list(range(len(examples)))
+    # Features do not change between epochs: extract them once.
+    cached = [(features(ex.context), index[ex.answer]) for ex in examples]
     valid = list(validation)
     steps: list[StepMetrics] = []
     epoch_ends: list[int] = []
@@ -227,13 +228,13 @@ def train(
     for _epoch in range(n_epochs):
         rng.shuffle(order)
         for start in range(0, len(order), batch_size):
-            batch = [examples[i] for i in order[start : start + batch_size]]
+            batch = [cached[i] for i in order[start : start + batch_size]]
             step += 1
             grads: dict[str, list[float]] = {}
             loss_sum = 0.0
             correct = 0
-            for ex in batch:
-                loss, ok, delta, feats = _loss_and_grad_scale(model, ex, index)
+            for feats, target in batch:
+                loss, ok, delta = _loss_and_delta(model, feats, target)
                 loss_sum += loss
                 correct += ok
                 for name, value in feats.items():
