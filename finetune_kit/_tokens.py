@@ -292,13 +292,7 @@ class TokenCounter:
         """Tokens in ``text``, special-token text counted as ordinary text."""
         if len(text) > _CACHE_MAX_CHARS:  # long strings rarely repeat: skip hashing them
             return len(self._encode(text))
-        n = self._cache.get(text)
-        if n is None:
-            n = len(self._encode(text))
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[text] = n
-        return n
+        return self.count_repeated(text)
 
     def count_repeated(self, text: str) -> int:
         """Like :meth:`count`, and remember ``text`` whatever its length (system prompts)."""

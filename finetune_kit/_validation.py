@@ -295,7 +295,7 @@ def _check_part(part: object, role: object, at: str) -> Iterator[Issue]:
             f"{at}.image_url.url must be an https URL or a base64 data URL (data:image/...)",
         )
     detail = image.get("detail") if isinstance(image, dict) else None
-    if detail is not None and detail not in _DETAILS:
+    if detail is not None and (not isinstance(detail, str) or detail not in _DETAILS):
         yield "invalid_content_part", f"{at}.image_url.detail must be low, high or auto"
 
 
@@ -358,7 +358,8 @@ def check_messages(
         if (
             type(message) is dict
             and len(message) == 2
-            and message.get("role") in plain
+            and type(message.get("role")) is str
+            and message["role"] in plain
             and type(message.get("content")) is str
             and message["content"]
         ):
@@ -843,7 +844,7 @@ class Checker:
         if not isinstance(messages, list):
             tally.labels = None
             return
-        roles = {m.get("role") for m in messages if isinstance(m, dict)}
+        roles = [m.get("role") for m in messages if isinstance(m, dict)]
         for role, code in (("system", "missing_system"), ("user", "missing_user")):
             if role not in roles:
                 tally.aggregated[code] += 1

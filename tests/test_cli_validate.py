@@ -1,0 +1,139 @@
+"""`finetune-kit validate FILE [--model M] [--json]`: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from finetune_kit._cli import main
+from finetune_kit._cli_dataset import JSON_SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def example(i: int, label: str) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "system", "content": "Classify the review."},
+            {"role": "user", "content": f"Review number {i}"},
+            {"role": "assistant", "content": label},
+        ]
+    }
+
+
+@pytest.fixture
+def good_file(tmp_path: Path) -> Path:
+    path = tmp_path / "train.jsonl"
+    rows = [example(i, ("positive", "negative")[i % 2]) for i in range(12)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def bad_file(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.jsonl"
+    rows = [json.dumps(example(i, f"answer {i}")) for i in range(12)]
+    rows[3] = "{not json"
+    rows[5] = json.dumps({"messages": [{"role": "user", "content": "Hi"}]})
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_valid_file_exits_0_and_shows_stats_and_cost(
+    good_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(good_file), "--model", "gpt-4.1-mini"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"{good_file}: 12 chat examples · model gpt-4.1-mini"
+    assert out.splitlines()[1] == "OK: 0 errors, 0 warnings"
+    assert "Tokens (o200k_base, training context 65,536 per example)" in out
+    assert "Labels (2): negative 6 · positive 6" in out
+    assert "Cost (gpt-4.1-mini, prices as of 2026-11-01)" in out
+    assert "8 epochs (the service's default)" in out
+    assert "at most $" in out
+
+
+def test_errors_exit_1_and_list_line_code_message(
+    bad_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(bad_file)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: 2 errors, 1 warning" in out
+    assert "  line 4      invalid_json" in out
+    assert "  line 6      missing_assistant  messages has no assistant message" in out
+    assert "Cost: pass --model to estimate it" in out
+
+
+def test_many_problems_of_one_code_are_summarised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "junk.jsonl"
+    path.write_text("nope\n" * 30)
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("invalid_json  the line is not valid JSON") == 5
+    assert "... and 25 more invalid_json" in out
+
+
+def test_json_output_is_stable(bad_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(bad_file), "--json", "--model", "gpt-4o-mini"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert list(payload) == [
+        "schema_version",
+        "file",
+        "ok",
+        "n_errors",
+        "n_warnings",
+        "report",
+        "stats",
+        "cost",
+    ]
+    assert payload["schema_version"] == JSON_SCHEMA_VERSION
+    assert payload["ok"] is False
+    assert [(p["line"], p["code"], p["severity"]) for p in payload["report"]["problems"]] == [
+        (None, "missing_system", "warning"),
+        (4, "invalid_json", "error"),
+        (6, "missing_assistant", "error"),
+    ]
+    assert payload["stats"]["tokens_per_example"].keys() == {
+        "count",
+        "min",
+        "mean",
+        "p10",
+        "p50",
+        "p90",
+        "max",
+    }
+    assert payload["cost"]["price_date"] == "2026-11-01"
+    assert payload["cost"]["n_epochs"] == 9  # 11 examples parse: 100 // 11
+
+
+def test_unreadable_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["validate"])
+    assert info.value.code == 2
+    assert "FILE" in capsys.readouterr().err
+
+
+def test_unknown_model_warning_goes_to_stderr(
+    good_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(good_file), "--model", "acme-deploy-3", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("warning: Unknown model name 'acme-deploy-3'")
+    cost = json.loads(captured.out)["cost"]
+    assert cost["usd"] is None
+    assert cost["price_source"] == "unknown"
+
+
+def test_forced_kind(good_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(good_file), "--kind", "preference"]) == 1
+    assert "mixed_formats" in capsys.readouterr().out
