@@ -23,6 +23,7 @@ import base64
 import binascii
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -67,9 +68,9 @@ if TYPE_CHECKING:
     from tqdm import tqdm as Tqdm
 
     from ._client import Flow
+    from ._dataset import Dataset
     from ._retry import RetryPolicy
     from ._tuned_model import AsyncTunedModel, TunedModel
-    from ._upload import UploadableDataset
 
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
@@ -567,8 +568,8 @@ class _CreatePlan:
     def __init__(
         self,
         *,
-        training: UploadableDataset | str,
-        validation: UploadableDataset | str | None,
+        training: Dataset | str,
+        validation: Dataset | str | None,
         model: str,
         method: str,
         hyperparameters: Mapping[str, object] | None,
@@ -717,6 +718,16 @@ def _outcome_error(raw: FineTuningJob) -> JobError | None:
 # --- progress while waiting ---------------------------------------------------------------------
 
 
+@functools.cache
+def _bar_class() -> Any:
+    from tqdm.auto import tqdm
+
+    # tqdm's monitor thread outlives every bar, and a thread left running makes Dataset check
+    # large files in one process (forking is unsafe with threads). This bar is refreshed by
+    # hand at each poll, so it does without the monitor.
+    return type("ProgressBar", (tqdm,), {"monitor_interval": 0})
+
+
 class _Watch:
     """What ``wait()`` remembers between polls: seen events, backoff, the progress bar."""
 
@@ -739,9 +750,9 @@ class _Watch:
         self.status: str | None = None  # so the first poll counts as a change
         self.bar: Tqdm[Any] | None = None
         if progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=None, unit="step", desc=f"{job.id} {_status(job)}", leave=True)
+            self.bar = _bar_class()(
+                total=None, unit="step", desc=f"{job.id} {_status(job)}", leave=True
+            )
 
     def take(self, job: FineTuningJob, newest_first: Sequence[Event]) -> list[Event]:
         """Record a poll; return the new events in time order (``on_event`` already called)."""
@@ -1129,10 +1140,10 @@ class Job(_JobView):
     @classmethod
     def create(
         cls,
-        training: UploadableDataset | str,
+        training: Dataset | str,
         *,
         model: str,
-        validation: UploadableDataset | str | None = None,
+        validation: Dataset | str | None = None,
         method: str = "supervised",
         hyperparameters: Mapping[str, object] | None = None,
         grader: Mapping[str, object] | None = None,
@@ -1310,10 +1321,10 @@ class AsyncJob(_JobView):
     @classmethod
     async def create(
         cls,
-        training: UploadableDataset | str,
+        training: Dataset | str,
         *,
         model: str,
-        validation: UploadableDataset | str | None = None,
+        validation: Dataset | str | None = None,
         method: str = "supervised",
         hyperparameters: Mapping[str, object] | None = None,
         grader: Mapping[str, object] | None = None,

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from finetune_kit import (
+    Dataset,
     DatasetError,
     FinetuneKitWarning,
     FineTuningUnavailableError,
@@ -26,7 +27,7 @@ from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, job_json, transp
 if TYPE_CHECKING:
     import respx
 
-    from finetune_kit._upload import UploadableDataset
+    from finetune_kit._types import DatasetKind
 
 
 @pytest.fixture
@@ -286,29 +287,6 @@ def test_an_old_job_with_the_same_key_is_not_mistaken_for_this_calls(
     assert len(fake.jobs) == 2
 
 
-class _FakeDataset:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.path = None
-
-    def to_jsonl_bytes(self) -> bytes:
-        return b"{}\n"
-
-    def content_hash(self) -> str:
-        return "0" * 64
-
-    def validate(self, model: str | None = None) -> _OkReport:
-        del model
-        return _OkReport()
-
-
-class _OkReport:
-    ok = True
-
-    def raise_for_errors(self) -> None:
-        return None
-
-
 @pytest.mark.parametrize(
     ("kind", "method", "model"),
     [
@@ -320,9 +298,9 @@ class _OkReport:
     ],
 )
 def test_data_that_does_not_fit_is_refused_before_any_request(
-    api: respx.Router, client: openai.OpenAI, kind: str, method: str, model: str
+    api: respx.Router, client: openai.OpenAI, kind: DatasetKind, method: str, model: str
 ) -> None:
-    dataset: UploadableDataset = _FakeDataset(kind)
+    dataset = Dataset.from_records([], kind=kind)
     grader = {"type": "string_check"} if method == "reinforcement" else None
     with pytest.raises(DatasetError):
         Job.create(dataset, model=model, method=method, grader=grader, client=client)

@@ -263,33 +263,46 @@ def test_failed_and_cancelled_jobs_become_errors() -> None:
 # --- creating ----------------------------------------------------------------------------
 
 
+def _key(
+    *,
+    training_file: str = "file-a",
+    validation_file: str | None = None,
+    model: str = "gpt-4o-mini",
+    method: str = "supervised",
+    hyperparameters: dict[str, object] | None = None,
+    grader: dict[str, object] | None = None,
+    suffix: str | None = None,
+    seed: int | None = None,
+) -> str:
+    return idempotency_key(
+        training_file=training_file,
+        validation_file=validation_file,
+        model=model,
+        method=method,
+        hyperparameters={"n_epochs": 3} if hyperparameters is None else hyperparameters,
+        grader=grader,
+        suffix=suffix,
+        seed=seed,
+    )
+
+
 def test_idempotency_key_depends_on_every_input() -> None:
-    base = {
-        "training_file": "file-a",
-        "validation_file": None,
-        "model": "gpt-4o-mini",
-        "method": "supervised",
-        "hyperparameters": {"n_epochs": 3},
-        "suffix": None,
-        "seed": None,
-    }
-    key = idempotency_key(**base)  # type: ignore[arg-type]
-    assert key == idempotency_key(**base)  # type: ignore[arg-type]
+    key = _key()
+    assert key == _key()
     assert key.startswith("ftk1-")
     assert len(key) <= 64
-    changes = {
-        "training_file": "file-b",
-        "validation_file": "file-v",
-        "model": "gpt-4o",
-        "method": "dpo",
-        "hyperparameters": {"n_epochs": 4},
-        "suffix": "x",
-        "seed": 1,
-    }
-    for name, value in changes.items():
-        assert idempotency_key(**{**base, name: value}) != key, name  # type: ignore[arg-type]
-    grader = idempotency_key(**base, grader={"type": "string_check"})  # type: ignore[arg-type]
-    assert grader != key
+    others = [
+        _key(training_file="file-b"),
+        _key(validation_file="file-v"),
+        _key(model="gpt-4o"),
+        _key(method="dpo"),
+        _key(hyperparameters={"n_epochs": 4}),
+        _key(grader={"type": "string_check"}),
+        _key(suffix="x"),
+        _key(seed=1),
+    ]
+    assert key not in others
+    assert len(set(others)) == len(others)
 
 
 def test_retirement_warning_window() -> None:
