@@ -14,7 +14,6 @@ own failures (including ``RecursionError`` on absurd nesting) become ``invalid_j
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import re
@@ -957,19 +956,26 @@ def check_records(config: CheckConfig, records: Sequence[object]) -> Tally:
 
 
 def _duplicates(hashes: array[int]) -> Iterator[tuple[int, int]]:
-    """``(line, first line)`` of every example identical to an earlier one."""
-    # Sorting finds the repeated hashes with one transient list; only those are then looked
-    # up line by line, so memory is the hash array plus the duplicates, not a dict per line.
-    ordered = sorted(hashes)
-    repeated = {a for a, b in itertools.pairwise(ordered) if a == b and a}
-    del ordered
+    """``(line, first line)`` of every example identical to an earlier one.
+
+    Memory stays small for millions of lines: a first pass counts hashes into a bytearray of
+    saturating buckets (16 buckets per line, so few distinct hashes share one); only lines in
+    buckets hit twice are then looked up in a dict.
+    """
+    bits = max(10, min(28, (len(hashes) * 16).bit_length()))
+    shift = 64 - bits
+    buckets = bytearray(1 << bits)
+    for h in hashes:
+        if h:
+            i = h >> shift
+            if buckets[i] < 2:
+                buckets[i] += 1
     seen: dict[int, int] = {}
     for index, h in enumerate(hashes):
-        if h in repeated:
-            if h in seen:
-                yield index + 1, seen[h]
-            else:
-                seen[h] = index + 1
+        if h and buckets[h >> shift] == 2:
+            first = seen.setdefault(h, index + 1)
+            if first != index + 1:
+                yield index + 1, first
 
 
 @dataclass(frozen=True)
