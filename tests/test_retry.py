@@ -303,3 +303,36 @@ async def test_resolved_async_client_does_not_retry_by_itself(
             description="get model",
         )
     assert route.call_count == 2
+
+
+def test_default_clients_come_from_the_environment_on_first_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from finetune_kit import _client
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://env.test/v1")
+    _client._reset_defaults()
+    try:
+        sync, again = resolve_client(None), resolve_client(None)
+        aio = resolve_async_client(None)
+        assert str(sync.base_url) == "https://env.test/v1/"
+        assert str(aio.base_url) == "https://env.test/v1/"
+        assert sync.max_retries == aio.max_retries == 0
+        assert sync.api_key == again.api_key == "sk-env-key"
+        assert _client._default_client is not None  # one per process, reused
+    finally:
+        _client._reset_defaults()
+
+
+def test_azure_and_custom_base_urls_keep_their_class_and_endpoint() -> None:
+    azure = openai.AzureOpenAI(
+        api_key="k", azure_endpoint="https://x.openai.azure.com", api_version="2025-04-01-preview"
+    )
+    resolved = resolve_client(azure)
+    assert isinstance(resolved, openai.AzureOpenAI)
+    assert resolved.max_retries == 0
+    assert str(resolved.base_url).startswith("https://x.openai.azure.com/openai")
+    assert azure.max_retries == 2  # the caller's client is left as it was
+    local = resolve_client(openai.OpenAI(api_key="k", base_url="http://127.0.0.1:8765/v1"))
+    assert str(local.base_url) == "http://127.0.0.1:8765/v1/"
