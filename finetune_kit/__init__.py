@@ -5,7 +5,17 @@ Everything public is re-exported here; the modules behind it are private.
 
 from __future__ import annotations
 
+from ._batch import aclassify_batch, classify_batch
+from ._classify import (
+    Classification,
+    TokenUsage,
+    aclassify,
+    aclassify_many,
+    classify,
+    classify_many,
+)
 from ._dataset import Dataset
+from ._evaluate import Evaluation, LabelMetrics, compare
 from ._exceptions import (
     ClassificationError,
     DatasetError,
@@ -21,12 +31,15 @@ from ._exceptions import (
 from ._job import AsyncJob, Checkpoint, Event, Job, MetricsRow, MetricsSummary
 from ._retry import RetryPolicy
 from ._tokens import FinetuneKitWarning
+from ._tuned_model import AsyncTunedModel, TunedModel
 from ._types import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
 from ._version import __version__
 
 __all__ = [
     "AsyncJob",
+    "AsyncTunedModel",
     "Checkpoint",
+    "Classification",
     "ClassificationError",
     "CostEstimate",
     "Dataset",
@@ -34,6 +47,7 @@ __all__ = [
     "DatasetStats",
     "DatasetValidationError",
     "Distribution",
+    "Evaluation",
     "Event",
     "FineTuningUnavailableError",
     "FinetuneKitError",
@@ -43,11 +57,21 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobTimeoutError",
+    "LabelMetrics",
     "MetricsRow",
     "MetricsSummary",
     "Problem",
     "RetryPolicy",
+    "TokenUsage",
     "TokenizerError",
+    "TunedModel",
     "ValidationReport",
     "__version__",
+    "aclassify",
+    "aclassify_batch",
+    "aclassify_many",
+    "classify",
+    "classify_batch",
+    "classify_many",
+    "compare",
 ]

@@ -1,13 +1,133 @@
-"""TunedModel / AsyncTunedModel: a handle on a (fine-tuned) model, usable without any job."""
+"""TunedModel / AsyncTunedModel: a handle on a (fine-tuned) model, usable without any job.
+
+A handle is only a name and a client: building one makes no request, so handles for a job's
+result, each of its checkpoints and the base model cost nothing until used. Every method is
+a small flow (``_client.py``) shared by the sync and the async class.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+import openai
+
+from . import _batch, _classify
+from ._client import Request, arun_flow, run_flow
+from ._evaluate import Evaluation, evaluation_items
 
 if TYPE_CHECKING:
-    import openai
+    import os
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from openai.types import Model, ModelDeleted
+    from openai.types.chat import ChatCompletion
+
+    from ._classify import (
+        Classification,
+        ExamplesInput,
+        ItemResult,
+        LabelsInput,
+        TechniqueChoice,
+        TextInput,
+    )
+    from ._client import Flow
+    from ._retry import RetryPolicy
 
 __all__ = ["AsyncTunedModel", "TunedModel"]
+
+logger = logging.getLogger("finetune_kit")
+
+# --- Flows shared by both classes ------------------------------------------------------------
+
+
+def _chat_flow(
+    name: str,
+    key: tuple[str, str],
+    text: TextInput,
+    *,
+    instructions: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    extra_body: Mapping[str, object] | None,
+) -> Flow[str]:
+    messages: list[dict[str, Any]] = []
+    if instructions:
+        messages.append({"role": "system", "content": instructions})
+    messages.extend(_classify.user_turns(text))
+    body: dict[str, Any] = {"model": name, "messages": messages}
+    if temperature is not None:
+        body["temperature"] = temperature
+    if extra_body:
+        body["extra_body"] = dict(extra_body)
+    while True:
+        if max_tokens is not None:
+            # The same memory as classify(): a model that refused max_tokens gets the new name.
+            refused = _classify.known_refusals(key)
+            body.pop("max_tokens", None)
+            body["max_completion_tokens" if "max_tokens" in refused else "max_tokens"] = max_tokens
+        try:
+            completion: ChatCompletion = yield _classify.chat_request(body, f"chat with {name}")
+        except openai.BadRequestError as exc:
+            if max_tokens is None or _classify.refused_parameter(exc, body) != "max_tokens":
+                raise
+            _classify.remember_refusal(key, "max_tokens")
+            continue
+        message = completion.choices[0].message if completion.choices else None
+        if message is None:
+            return ""
+        return message.content if message.content is not None else (message.refusal or "")
+
+
+def _retrieve_flow(name: str) -> Flow[Model]:
+    model: Model = yield Request(f"retrieve model {name}", lambda c: c.models.retrieve(name))
+    return model
+
+
+def _delete_flow(name: str) -> Flow[bool]:
+    deleted: ModelDeleted = yield Request(f"delete model {name}", lambda c: c.models.delete(name))
+    return bool(deleted.deleted)
+
+
+def shutdown_date_of(model: Model) -> dt.date | None:
+    """The ``shutdown_date`` the models endpoint gave, or None when it gave none.
+
+    Older SDKs do not declare the field: it is then read from the response's extra fields.
+    Accepts an ISO date or datetime string, or a UNIX timestamp.
+    """
+    value = getattr(model, "shutdown_date", None)
+    if value is None:
+        value = (model.model_extra or {}).get("shutdown_date")
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).date()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    logger.debug("unreadable shutdown_date %r for %s", value, model.id)
+    return None
+
+
+def _evaluation_inputs(
+    data: str | os.PathLike[str] | Iterable[Mapping[str, Any]], labels: LabelsInput | None
+) -> tuple[list[TextInput], list[str], LabelsInput]:
+    items = evaluation_items(data)
+    golds = [gold for _, gold in items]
+    return [conversation for conversation, _ in items], golds, labels or list(dict.fromkeys(golds))
+
+
+def _describe(cls_name: str, model: TunedModel | AsyncTunedModel) -> str:
+    extra = f", job_id={model.job_id!r}" if model.job_id else ""
+    if model.checkpoint_step is not None:
+        extra += f", checkpoint_step={model.checkpoint_step}"
+    return f"{cls_name}({model.name!r}{extra})"
+
+
+# --- The classes -----------------------------------------------------------------------------
 
 
 class TunedModel:
@@ -15,9 +135,11 @@ class TunedModel:
 
     Args:
         name: the model id, e.g. ``ft:gpt-4.1-mini:org:suffix:id`` or ``...:ckpt-step-88``.
-        client: the client to call it through; omitted, one is built from ``OPENAI_*``.
+        client: the client to call it through; omitted, one is built from ``OPENAI_*`` on
+            first use.
         job_id: the job that produced it, when known.
-        base_model: the model it was tuned from, when known.
+        base_model: the model it was tuned from, when known (it also tells classify() the
+            token encoding when ``name`` does not, e.g. for an Azure deployment).
         checkpoint_step: the step of the checkpoint this model is, when it is one.
     """
 
@@ -37,10 +159,187 @@ class TunedModel:
         self._client = client
 
     def __repr__(self) -> str:
-        extra = f", job_id={self.job_id!r}" if self.job_id else ""
-        if self.checkpoint_step is not None:
-            extra += f", checkpoint_step={self.checkpoint_step}"
-        return f"TunedModel({self.name!r}{extra})"
+        return _describe("TunedModel", self)
+
+    def _api(self) -> openai.OpenAI:
+        return _classify.sync_client(self._client)
+
+    def chat(
+        self,
+        text_or_messages: TextInput,
+        *,
+        instructions: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> str:
+        """The model's reply to a string (as the user's message) or to a conversation.
+
+        Args:
+            text_or_messages: a string or a list of chat messages.
+            instructions: a system message put first.
+            temperature: sampling temperature (the model's default when None).
+            max_tokens: cap on the reply; sent as ``max_completion_tokens`` to models that
+                refuse ``max_tokens``.
+            extra_body: any other request parameters (``seed``, ``top_p``, ...), sent as is.
+            retry: how transient errors are retried.
+
+        Returns:
+            The reply's text (a refusal's text when the model refused; ``""`` when empty).
+        """
+        client = self._api()
+        flow = _chat_flow(
+            self.name,
+            _classify.capability_key(client, self.name),
+            text_or_messages,
+            instructions=instructions,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            extra_body=extra_body,
+        )
+        return run_flow(flow, client, retry)
+
+    def classify(
+        self,
+        text: TextInput,
+        *,
+        labels: LabelsInput,
+        instructions: str | None = None,
+        examples: ExamplesInput | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        reasks: int = 2,
+    ) -> Classification:
+        """:func:`~finetune_kit.classify` with this model (see there for the arguments)."""
+        return _classify.classify(
+            text,
+            labels=labels,
+            model=self.name,
+            client=self._client,
+            instructions=instructions,
+            examples=examples,
+            technique=technique,
+            abstain_below=abstain_below,
+            retry=retry,
+            reasks=reasks,
+            base_model=self.base_model,
+        )
+
+    def classify_many(
+        self,
+        texts: Sequence[TextInput],
+        *,
+        labels: LabelsInput,
+        instructions: str | None = None,
+        examples: ExamplesInput | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        reasks: int = 2,
+        concurrency: int = 8,
+        progress: bool = True,
+    ) -> list[ItemResult]:
+        """:func:`~finetune_kit.classify_many` with this model (see there)."""
+        return _classify.classify_many(
+            texts,
+            labels=labels,
+            model=self.name,
+            client=self._client,
+            instructions=instructions,
+            examples=examples,
+            technique=technique,
+            abstain_below=abstain_below,
+            retry=retry,
+            reasks=reasks,
+            base_model=self.base_model,
+            concurrency=concurrency,
+            progress=progress,
+        )
+
+    def classify_batch(
+        self,
+        texts: Sequence[TextInput],
+        *,
+        labels: LabelsInput,
+        instructions: str | None = None,
+        examples: ExamplesInput | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        poll_interval: float = 30.0,
+        timeout: float | None = None,
+        progress: bool = True,
+    ) -> list[ItemResult]:
+        """:func:`~finetune_kit.classify_batch` with this model (see there)."""
+        return _batch.classify_batch(
+            texts,
+            labels=labels,
+            model=self.name,
+            client=self._client,
+            instructions=instructions,
+            examples=examples,
+            technique=technique,
+            abstain_below=abstain_below,
+            retry=retry,
+            base_model=self.base_model,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            progress=progress,
+        )
+
+    def evaluate(
+        self,
+        dataset: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+        *,
+        labels: LabelsInput | None = None,
+        concurrency: int = 8,
+        instructions: str | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        progress: bool = True,
+    ) -> Evaluation:
+        """Classify a labelled held-out set and score the answers.
+
+        Args:
+            dataset: a JSONL path, a :class:`~finetune_kit.Dataset` or dicts: chat examples
+                ending with the assistant's label, or ``{"text", "label"}`` records.
+            labels: the label set; default: the true labels found, in order of appearance.
+            concurrency: requests in flight at once.
+            instructions, technique, abstain_below, retry: as for :meth:`classify`.
+            progress: show a progress bar.
+        """
+        texts, golds, label_set = _evaluation_inputs(dataset, labels)
+        results = self.classify_many(
+            texts,
+            labels=label_set,
+            instructions=instructions,
+            technique=technique,
+            abstain_below=abstain_below,
+            retry=retry,
+            concurrency=concurrency,
+            progress=progress,
+        )
+        names = _classify.LabelSet.of(label_set).names
+        return Evaluation.from_predictions(golds, results, labels=names, model=self.name)
+
+    def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
+        """When the service retires this model, from the models endpoint; None when unknown.
+
+        Raises:
+            openai.NotFoundError: no such model at this endpoint.
+        """
+        return shutdown_date_of(run_flow(_retrieve_flow(self.name), self._api(), retry))
+
+    def delete(self, *, retry: RetryPolicy | None = None) -> bool:
+        """Delete this fine-tuned model from the organisation; True when the service did.
+
+        Raises:
+            openai.NotFoundError: no such model (or it is not yours to delete).
+        """
+        return run_flow(_delete_flow(self.name), self._api(), retry)
 
 
 class AsyncTunedModel:
@@ -62,7 +361,154 @@ class AsyncTunedModel:
         self._client = client
 
     def __repr__(self) -> str:
-        extra = f", job_id={self.job_id!r}" if self.job_id else ""
-        if self.checkpoint_step is not None:
-            extra += f", checkpoint_step={self.checkpoint_step}"
-        return f"AsyncTunedModel({self.name!r}{extra})"
+        return _describe("AsyncTunedModel", self)
+
+    def _api(self) -> openai.AsyncOpenAI:
+        return _classify.async_client(self._client)
+
+    async def chat(
+        self,
+        text_or_messages: TextInput,
+        *,
+        instructions: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> str:
+        """See :meth:`TunedModel.chat`."""
+        client = self._api()
+        flow = _chat_flow(
+            self.name,
+            _classify.capability_key(client, self.name),
+            text_or_messages,
+            instructions=instructions,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            extra_body=extra_body,
+        )
+        return await arun_flow(flow, client, retry)
+
+    async def classify(
+        self,
+        text: TextInput,
+        *,
+        labels: LabelsInput,
+        instructions: str | None = None,
+        examples: ExamplesInput | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        reasks: int = 2,
+    ) -> Classification:
+        """See :meth:`TunedModel.classify`."""
+        return await _classify.aclassify(
+            text,
+            labels=labels,
+            model=self.name,
+            client=self._client,
+            instructions=instructions,
+            examples=examples,
+            technique=technique,
+            abstain_below=abstain_below,
+            retry=retry,
+            reasks=reasks,
+            base_model=self.base_model,
+        )
+
+    async def classify_many(
+        self,
+        texts: Sequence[TextInput],
+        *,
+        labels: LabelsInput,
+        instructions: str | None = None,
+        examples: ExamplesInput | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        reasks: int = 2,
+        concurrency: int = 8,
+        progress: bool = True,
+    ) -> list[ItemResult]:
+        """See :meth:`TunedModel.classify_many`."""
+        return await _classify.aclassify_many(
+            texts,
+            labels=labels,
+            model=self.name,
+            client=self._client,
+            instructions=instructions,
+            examples=examples,
+            technique=technique,
+            abstain_below=abstain_below,
+            retry=retry,
+            reasks=reasks,
+            base_model=self.base_model,
+            concurrency=concurrency,
+            progress=progress,
+        )
+
+    async def classify_batch(
+        self,
+        texts: Sequence[TextInput],
+        *,
+        labels: LabelsInput,
+        instructions: str | None = None,
+        examples: ExamplesInput | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        poll_interval: float = 30.0,
+        timeout: float | None = None,
+        progress: bool = True,
+    ) -> list[ItemResult]:
+        """See :meth:`TunedModel.classify_batch`."""
+        return await _batch.aclassify_batch(
+            texts,
+            labels=labels,
+            model=self.name,
+            client=self._client,
+            instructions=instructions,
+            examples=examples,
+            technique=technique,
+            abstain_below=abstain_below,
+            retry=retry,
+            base_model=self.base_model,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            progress=progress,
+        )
+
+    async def evaluate(
+        self,
+        dataset: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+        *,
+        labels: LabelsInput | None = None,
+        concurrency: int = 8,
+        instructions: str | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        progress: bool = True,
+    ) -> Evaluation:
+        """See :meth:`TunedModel.evaluate`."""
+        texts, golds, label_set = _evaluation_inputs(dataset, labels)
+        results = await self.classify_many(
+            texts,
+            labels=label_set,
+            instructions=instructions,
+            technique=technique,
+            abstain_below=abstain_below,
+            retry=retry,
+            concurrency=concurrency,
+            progress=progress,
+        )
+        names = _classify.LabelSet.of(label_set).names
+        return Evaluation.from_predictions(golds, results, labels=names, model=self.name)
+
+    async def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
+        """See :meth:`TunedModel.shutdown_date`."""
+        return shutdown_date_of(await arun_flow(_retrieve_flow(self.name), self._api(), retry))
+
+    async def delete(self, *, retry: RetryPolicy | None = None) -> bool:
+        """See :meth:`TunedModel.delete`."""
+        return await arun_flow(_delete_flow(self.name), self._api(), retry)

@@ -1,0 +1,448 @@
+"""classify_batch(): input files, batches, polling, output matched by custom_id."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from finetune_kit import (
+    Classification,
+    ClassificationError,
+    RetryPolicy,
+    _batch,
+    aclassify_batch,
+    classify_batch,
+)
+from finetune_kit._classify import LabelSet, Spec, forget_capabilities
+
+from .classify_fakes import completion, ok
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    import openai
+    import respx
+
+LABELS = ["cat", "dog", "bird"]
+TEXTS = ["a cat", "a dog", "boom", "a bird"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_capabilities() -> Iterator[None]:
+    forget_capabilities()
+    yield
+    forget_capabilities()
+
+
+def _label_in(body: dict[str, Any]) -> str | None:
+    text = body["messages"][-1]["content"]
+    return next((label for label in LABELS if label in text), None)
+
+
+def _answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The batch output line's ``response`` for a request body ("boom" fails)."""
+    label = _label_in(body)
+    if label is None:
+        error = {"message": "boom", "type": "server_error", "param": None, "code": None}
+        return {"status_code": 500, "request_id": "req_x", "body": {"error": error}}
+    return {
+        "status_code": 200,
+        "request_id": "req_ok",
+        "body": completion(label, top=[(label, math.log(0.8))]),
+    }
+
+
+class FakeBatches:
+    """Files and batches endpoints: each batch is in progress once, then ends as ``outcome``."""
+
+    def __init__(
+        self,
+        api: respx.Router,
+        *,
+        answer: Callable[[dict[str, Any]], dict[str, Any]] = _answer,
+        outcome: str = "completed",
+        answered: int | None = None,
+        polls_until_done: int = 1,
+    ) -> None:
+        self.answer = answer
+        self.outcome = outcome
+        self.answered = answered
+        self.polls_until_done = polls_until_done
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.polls: dict[str, int] = {}
+        self.inputs: list[list[dict[str, Any]]] = []
+        self.created: list[dict[str, Any]] = []
+        api.post("/files").mock(side_effect=self._upload)
+        api.post("/batches").mock(side_effect=self._create)
+        api.get(url__regex=r".*/batches/(?P<batch_id>[^/]+)$").mock(side_effect=self._retrieve)
+        api.get(url__regex=r".*/files/(?P<file_id>[^/]+)/content$").mock(side_effect=self._content)
+
+    def _upload(self, request: httpx.Request) -> httpx.Response:
+        lines = re.findall(rb'^\{"custom_id".*$', request.content, flags=re.MULTILINE)
+        assert b'name="purpose"\r\n\r\nbatch' in request.content
+        file_id = f"file-in-{len(self.files)}"
+        self.files[file_id] = b"\n".join(lines) + b"\n"
+        self.inputs.append([json.loads(line) for line in lines])
+        return httpx.Response(200, json=self._file(file_id, "batch"))
+
+    @staticmethod
+    def _file(file_id: str, purpose: str) -> dict[str, Any]:
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": 1,
+            "created_at": 0,
+            "filename": f"{file_id}.jsonl",
+            "purpose": purpose,
+            "status": "processed",
+        }
+
+    def _create(self, request: httpx.Request) -> httpx.Response:
+        params = json.loads(request.content)
+        self.created.append(params)
+        batch_id = f"batch_{len(self.batches)}"
+        total = len(self.files[params["input_file_id"]].splitlines())
+        self.batches[batch_id] = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": params["endpoint"],
+            "input_file_id": params["input_file_id"],
+            "completion_window": params["completion_window"],
+            "status": "validating",
+            "created_at": 0,
+            "request_counts": {"total": total, "completed": 0, "failed": 0},
+        }
+        self.polls[batch_id] = 0
+        return httpx.Response(200, json=self.batches[batch_id])
+
+    def _retrieve(self, request: httpx.Request, batch_id: str) -> httpx.Response:
+        del request
+        batch = self.batches[batch_id]
+        self.polls[batch_id] += 1
+        if self.polls[batch_id] <= self.polls_until_done:
+            batch["status"] = "in_progress"
+        elif batch["status"] == "in_progress":
+            self._finish(batch)
+        return httpx.Response(200, json=batch)
+
+    def _finish(self, batch: dict[str, Any]) -> None:
+        batch["status"] = self.outcome
+        if self.outcome == "failed":
+            batch["errors"] = {
+                "object": "list",
+                "data": [{"code": "invalid_model", "message": "no such model", "line": 1}],
+            }
+            return
+        requests = [json.loads(line) for line in self.files[batch["input_file_id"]].splitlines()]
+        if self.answered is not None:
+            requests = requests[: self.answered]
+        ok_lines: list[bytes] = []
+        error_lines: list[bytes] = []
+        for number, request in enumerate(requests):
+            response = self.answer(request["body"])
+            line = {
+                "id": f"batch_req_{number}",
+                "custom_id": request["custom_id"],
+                "response": response,
+                "error": None,
+            }
+            target = ok_lines if response["status_code"] == 200 else error_lines
+            target.append(json.dumps(line).encode())
+        for kind, lines in (("output", ok_lines), ("error", error_lines)):
+            if lines:
+                file_id = f"file-{kind}-{batch['id']}"
+                self.files[file_id] = b"\n".join(lines) + b"\n"
+                batch[f"{kind}_file_id"] = file_id
+        batch["request_counts"]["completed"] = len(ok_lines)
+        batch["request_counts"]["failed"] = len(error_lines)
+
+    def _content(self, request: httpx.Request, file_id: str) -> httpx.Response:
+        del request
+        return httpx.Response(200, content=self.files[file_id])
+
+
+def _labels(results: list[Classification | ClassificationError]) -> list[str | None]:
+    return [r.label if isinstance(r, Classification) else None for r in results]
+
+
+def test_batch_round_trip_in_input_order(api: respx.Router, client: openai.OpenAI) -> None:
+    fake = FakeBatches(api, polls_until_done=2)
+    waits: list[float] = []
+
+    results = classify_batch(
+        TEXTS,
+        labels=LABELS,
+        model="gpt-4o-mini",
+        client=client,
+        technique="logit_bias",
+        poll_interval=7.0,
+        progress=False,
+        retry=RetryPolicy(sleep=waits.append),
+    )
+
+    assert _labels(results) == ["cat", "dog", None, "bird"]
+    failure = results[2]
+    assert isinstance(failure, ClassificationError)
+    assert "HTTP 500" in str(failure)
+    assert "text 2" in str(failure)
+    first = results[0]
+    assert isinstance(first, Classification)
+    assert first.technique == "logit_bias"
+    assert first.probabilities == {"cat": 1.0, "dog": 0.0, "bird": 0.0}
+    # The requests are exactly what classify() sends, addressed by custom_id.
+    (lines,) = fake.inputs
+    assert [line["custom_id"] for line in lines] == ["text-0", "text-1", "text-2", "text-3"]
+    assert {line["method"] for line in lines} == {"POST"}
+    assert {line["url"] for line in lines} == {"/v1/chat/completions"}
+    body = lines[0]["body"]
+    assert body["logit_bias"] == {"8837": 100, "30146": 100, "32981": 100}
+    assert body["max_tokens"] == 1
+    assert body["logprobs"] is True
+    assert "stream" not in body
+    (created,) = fake.created
+    assert created["endpoint"] == "/v1/chat/completions"
+    assert created["completion_window"] == "24h"
+    assert created["metadata"]["model"] == "gpt-4o-mini"
+    assert waits == [7.0, 7.0]
+
+
+def test_unknown_capabilities_are_probed_live_first(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    live = api.post("/chat/completions").mock(return_value=ok("cat", top=[("cat", -0.1)]))
+    fake = FakeBatches(api)
+
+    results = classify_batch(
+        TEXTS,
+        labels=LABELS,
+        model="gpt-4o-mini",
+        client=client,
+        progress=False,
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+    assert live.call_count == 1
+    (lines,) = fake.inputs
+    assert [line["custom_id"] for line in lines] == ["text-1", "text-2", "text-3"]
+    assert _labels(results) == ["cat", "dog", None, "bird"]
+
+
+def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: openai.OpenAI) -> None:
+    refusal = httpx.Response(
+        400,
+        json={
+            "error": {
+                "message": "logit_bias is not supported",
+                "type": "invalid_request_error",
+                "param": "logit_bias",
+                "code": "unsupported_parameter",
+            }
+        },
+    )
+    api.post("/chat/completions").mock(side_effect=[refusal, ok('{"label":"cat"}')])
+
+    def structured(body: dict[str, Any]) -> dict[str, Any]:
+        assert "logit_bias" not in body
+        assert body["response_format"]["json_schema"]["strict"] is True
+        label = _label_in(body) or "cat"
+        return {"status_code": 200, "body": completion(json.dumps({"label": label}))}
+
+    FakeBatches(api, answer=structured)
+
+    results = classify_batch(
+        ["a cat", "a bird", "a dog"],
+        labels=LABELS,
+        model="gpt-4o-mini",
+        client=client,
+        progress=False,
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+    assert _labels(results) == ["cat", "bird", "dog"]
+    assert {r.technique for r in results if isinstance(r, Classification)} == {"structured"}
+
+
+def test_large_inputs_are_split_into_several_batches(
+    api: respx.Router, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_batch, "MAX_REQUESTS", 2)
+    fake = FakeBatches(api)
+    texts = ["a cat", "a dog", "a bird", "cat", "dog"]
+
+    results = classify_batch(
+        texts,
+        labels=LABELS,
+        model="gpt-4o-mini",
+        client=client,
+        technique="logit_bias",
+        progress=False,
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+    assert [len(lines) for lines in fake.inputs] == [2, 2, 1]
+    assert len(fake.batches) == 3
+    assert _labels(results) == ["cat", "dog", "bird", "cat", "dog"]
+
+
+def test_input_files_respect_the_byte_limit() -> None:
+    spec = Spec.build(
+        labels=LABELS,
+        model="gpt-4o-mini",
+        key=("https://api.test/v1/", "gpt-4o-mini"),
+        instructions=None,
+        examples=None,
+        technique="structured",
+        abstain_below=None,
+        reasks=0,
+        base_model=None,
+    )
+    texts = ["x" * 100] * 5
+    one = len(next(_batch.input_files(spec, texts, [0], "structured", set()))[1])
+
+    files = list(_batch.input_files(spec, texts, range(5), "structured", set(), max_bytes=2 * one))
+
+    assert [indices for indices, _ in files] == [[0, 1], [2, 3], [4]]
+    assert all(len(content) <= 2 * one for _, content in files)
+
+
+def test_expired_batch_keeps_what_was_answered(api: respx.Router, client: openai.OpenAI) -> None:
+    FakeBatches(api, outcome="expired", answered=2)
+
+    results = classify_batch(
+        TEXTS,
+        labels=LABELS,
+        model="gpt-4o-mini",
+        client=client,
+        technique="logit_bias",
+        progress=False,
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+    assert _labels(results) == ["cat", "dog", None, None]
+    for failure in results[2:]:
+        assert isinstance(failure, ClassificationError)
+        assert "ended expired" in str(failure)
+
+
+def test_failed_batch_fails_each_of_its_texts(api: respx.Router, client: openai.OpenAI) -> None:
+    FakeBatches(api, outcome="failed")
+
+    results = classify_batch(
+        ["a cat", "a dog"],
+        labels=LABELS,
+        model="gpt-4o-mini",
+        client=client,
+        technique="logit_bias",
+        progress=False,
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+    assert all(isinstance(r, ClassificationError) for r in results)
+    assert "invalid_model: no such model" in str(results[0])
+
+
+def test_waiting_gives_up_after_the_timeout(api: respx.Router, client: openai.OpenAI) -> None:
+    FakeBatches(api, polls_until_done=100)
+    waits: list[float] = []
+
+    with pytest.raises(TimeoutError, match="batch_0"):
+        classify_batch(
+            ["a cat"],
+            labels=LABELS,
+            model="gpt-4o-mini",
+            client=client,
+            technique="logit_bias",
+            poll_interval=30.0,
+            timeout=60.0,
+            progress=False,
+            retry=RetryPolicy(sleep=waits.append),
+        )
+
+    assert waits == [30.0, 30.0]
+
+
+def test_prompt_answers_needing_a_reask_get_it_live(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    def chatty(body: dict[str, Any]) -> dict[str, Any]:
+        label = _label_in(body)
+        return {"status_code": 200, "body": completion(label or "no idea", completion_tokens=3)}
+
+    FakeBatches(api, answer=chatty)
+    live = api.post("/chat/completions").mock(return_value=ok("bird"))
+
+    results = classify_batch(
+        ["a cat", "something with wings"],
+        labels=LABELS,
+        model="gpt-4o-mini",
+        client=client,
+        technique="prompt",
+        progress=False,
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+    assert _labels(results) == ["cat", "bird"]
+    reask = json.loads(live.calls.last.request.content)["messages"]
+    assert reask[-2] == {"role": "assistant", "content": "no idea"}
+    second = results[1]
+    assert isinstance(second, Classification)
+    assert second.usage.requests == 2
+
+
+def test_read_output_handles_every_line_shape() -> None:
+    good = {
+        "custom_id": "text-0",
+        "response": {"status_code": 200, "body": completion("cat")},
+        "error": None,
+    }
+    refused = {
+        "custom_id": "text-1",
+        "response": {"status_code": 400, "body": {"error": {"message": "bad"}}},
+        "error": None,
+    }
+    lost = {
+        "custom_id": "text-2",
+        "response": None,
+        "error": {"code": "batch_expired", "message": "expired"},
+    }
+    content = b"\n".join(json.dumps(x).encode() for x in (good, refused, lost)) + b"\n\n"
+
+    found = _batch.read_output(content)
+
+    assert not isinstance(found["text-0"], str)
+    assert found["text-1"] == "HTTP 400: bad"
+    assert found["text-2"] == "batch_expired: expired"
+
+
+def test_label_set_is_validated_before_any_upload(client: openai.OpenAI) -> None:
+    with pytest.raises(ValueError, match="two labels"):
+        classify_batch(["x"], labels=["only"], model="gpt-4o-mini", client=client)
+    assert LabelSet.of(LABELS).names == tuple(LABELS)
+
+
+async def test_async_batch_round_trip(api: respx.Router, async_client: openai.AsyncOpenAI) -> None:
+    FakeBatches(api)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    results = await aclassify_batch(
+        TEXTS,
+        labels=LABELS,
+        model="gpt-4o-mini",
+        client=async_client,
+        technique="logit_bias",
+        poll_interval=2.0,
+        progress=False,
+        retry=RetryPolicy(async_sleep=sleep),
+    )
+
+    assert _labels(results) == ["cat", "dog", None, "bird"]
+    assert waits == [2.0]

@@ -1,0 +1,191 @@
+"""TunedModel / AsyncTunedModel: chat, bound classify, evaluate, shutdown_date, delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import openai
+import pytest
+from openai.types import Model
+
+from finetune_kit import AsyncTunedModel, Classification, Dataset, TunedModel
+from finetune_kit._classify import forget_capabilities
+from finetune_kit._tuned_model import shutdown_date_of
+
+from .classify_fakes import bodies, completion, ok, refused
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import respx
+
+NAME = "ft:gpt-4o-mini-2024-07-18:acme:pets:AbC123"
+LABELS = ["cat", "dog"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_capabilities() -> Iterator[None]:
+    forget_capabilities()
+    yield
+    forget_capabilities()
+
+
+def _by_text(request: httpx.Request) -> httpx.Response:
+    text = json.loads(request.content)["messages"][-1]["content"]
+    label = "dog" if "bark" in text else "cat"
+    return httpx.Response(200, json=completion(label, top=[(label, math.log(0.9))]))
+
+
+def _model_json(**extra: Any) -> dict[str, Any]:
+    return {"id": NAME, "object": "model", "created": 0, "owned_by": "acme", **extra}
+
+
+def test_construction_makes_no_request_and_reprs() -> None:
+    model = TunedModel(NAME, job_id="ftjob-1", base_model="gpt-4o-mini", checkpoint_step=30)
+
+    assert repr(model) == f"TunedModel({NAME!r}, job_id='ftjob-1', checkpoint_step=30)"
+    assert repr(AsyncTunedModel("gpt-4o")) == "AsyncTunedModel('gpt-4o')"
+
+
+def test_chat_sends_the_conversation_and_returns_the_text(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    route = api.post("/chat/completions").mock(return_value=ok("Hello there", completion_tokens=2))
+
+    reply = TunedModel(NAME, client=client).chat(
+        "hi", instructions="Be brief.", temperature=0.2, extra_body={"seed": 7}
+    )
+
+    (body,) = bodies(route)
+    assert reply == "Hello there"
+    assert body["model"] == NAME
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
+    assert body["temperature"] == 0.2
+    assert body["seed"] == 7
+    assert "max_tokens" not in body
+
+
+def test_chat_renames_max_tokens_for_models_that_refuse_it(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    route = api.post("/chat/completions").mock(
+        side_effect=[refused("max_tokens"), ok("one"), ok("two")]
+    )
+    model = TunedModel("o3-mini", client=client)
+
+    assert model.chat("a", max_tokens=50) == "one"
+    assert model.chat("b", max_tokens=60) == "two"
+
+    first, second, third = bodies(route)
+    assert first["max_tokens"] == 50
+    assert second["max_completion_tokens"] == 50
+    assert "max_tokens" not in second
+    assert third["max_completion_tokens"] == 60  # remembered
+
+
+def test_chat_returns_a_refusal_as_text(api: respx.Router, client: openai.OpenAI) -> None:
+    api.post("/chat/completions").mock(return_value=ok(None, refusal="I can't."))
+
+    assert TunedModel(NAME, client=client).chat("x") == "I can't."
+
+
+def test_classify_is_bound_to_the_model_and_its_base_encoding(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    route = api.post("/chat/completions").mock(side_effect=_by_text)
+    # An Azure-style deployment name says nothing about the encoding; base_model does.
+    model = TunedModel("pets-deployment", client=client, base_model="gpt-4o-mini")
+
+    result = model.classify("it barks", labels=LABELS)
+    many = model.classify_many(["meow", "bark"], labels=LABELS, progress=False)
+
+    assert result.label == "dog"
+    assert [r.label for r in many if isinstance(r, Classification)] == ["cat", "dog"]
+    body = bodies(route)[0]
+    assert body["model"] == "pets-deployment"
+    assert body["logit_bias"] == {"8837": 100, "30146": 100}  # cat, dog in o200k_base
+
+
+def test_evaluate_scores_a_held_out_dataset(api: respx.Router, client: openai.OpenAI) -> None:
+    api.post("/chat/completions").mock(side_effect=_by_text)
+    held_out = Dataset.from_labels(
+        ["it barks", "loud bark", "it purrs", "bark bark", "it meows"],
+        ["dog", "dog", "cat", "cat", "cat"],
+        system="Which animal?",
+    )
+
+    evaluation = TunedModel(NAME, client=client).evaluate(held_out, progress=False)
+
+    assert evaluation.model == NAME
+    assert evaluation.labels == ("dog", "cat")
+    assert evaluation.n == 5
+    assert evaluation.accuracy == pytest.approx(0.8)
+    assert evaluation.confusion == ((2, 0, 0), (1, 2, 0))
+    assert evaluation.usage.requests == 5
+
+
+def test_shutdown_date_from_the_models_endpoint(api: respx.Router, client: openai.OpenAI) -> None:
+    api.get(f"/models/{NAME}").mock(
+        return_value=httpx.Response(200, json=_model_json(shutdown_date="2027-01-14"))
+    )
+    api.get("/models/gpt-4o").mock(return_value=httpx.Response(200, json=_model_json()))
+
+    assert TunedModel(NAME, client=client).shutdown_date() == dt.date(2027, 1, 14)
+    assert TunedModel("gpt-4o", client=client).shutdown_date() is None
+
+
+def test_shutdown_date_of_timestamps_and_undeclared_fields() -> None:
+    stamp = Model.model_construct(id="m", created=0, object="model", owned_by="o")
+    object.__setattr__(stamp, "__pydantic_extra__", {"shutdown_date": 1_799_971_200})
+    odd = Model.model_construct(id="m", created=0, object="model", owned_by="o")
+    object.__setattr__(odd, "__pydantic_extra__", {"shutdown_date": "soon"})
+
+    assert shutdown_date_of(stamp) == dt.date(2027, 1, 15)
+    assert shutdown_date_of(odd) is None
+
+
+def test_delete(api: respx.Router, client: openai.OpenAI) -> None:
+    route = api.delete(f"/models/{NAME}").mock(
+        return_value=httpx.Response(200, json={"id": NAME, "object": "model", "deleted": True})
+    )
+
+    assert TunedModel(NAME, client=client).delete() is True
+    assert route.call_count == 1
+
+
+def test_missing_model_raises_the_sdk_error(api: respx.Router, client: openai.OpenAI) -> None:
+    api.get(f"/models/{NAME}").mock(
+        return_value=httpx.Response(404, json={"error": {"message": "not found"}})
+    )
+
+    with pytest.raises(openai.NotFoundError):
+        TunedModel(NAME, client=client).shutdown_date()
+
+
+async def test_async_surface(api: respx.Router, async_client: openai.AsyncOpenAI) -> None:
+    api.post("/chat/completions").mock(side_effect=_by_text)
+    api.get(f"/models/{NAME}").mock(
+        return_value=httpx.Response(200, json=_model_json(shutdown_date="2027-01-14"))
+    )
+    api.delete(f"/models/{NAME}").mock(
+        return_value=httpx.Response(200, json={"id": NAME, "object": "model", "deleted": True})
+    )
+    model = AsyncTunedModel(NAME, client=async_client)
+
+    assert await model.chat("it barks") == "dog"
+    assert (await model.classify("it barks", labels=LABELS)).label == "dog"
+    many = await model.classify_many(["meow", "bark"], labels=LABELS, progress=False)
+    assert [r.label for r in many if isinstance(r, Classification)] == ["cat", "dog"]
+    evaluation = await model.evaluate(
+        [{"text": "bark", "label": "dog"}, {"text": "meow", "label": "cat"}], progress=False
+    )
+    assert evaluation.accuracy == 1.0
+    assert await model.shutdown_date() == dt.date(2027, 1, 14)
+    assert await model.delete() is True
