@@ -1,0 +1,275 @@
+"""What classify() costs on top of the request it sends, measured against a loopback server.
+
+Three numbers, each with its baseline measured in the same run:
+
+1. client-side CPU per ``classify`` call against a bare ``client.chat.completions.create``
+   with the same body (target: within 1.10x). CPU time of the calling thread only, so the
+   server's work (another thread) is not counted; rounds alternate to even out noise.
+2. ``classify_many`` (threads) and ``aclassify_many`` (one event loop) throughput against a
+   server with a fixed latency, as a share of concurrency / latency (target: at least 80 %),
+   next to the bare SDK doing the same requests with the same concurrency. The SDK spends a
+   few milliseconds of CPU per request, under one GIL: at short latencies the process, not
+   classify, is the limit (the bare rows show it).
+3. prompt tokens per call against a typical prompt-listing approach (a verbose system prompt
+   listing the labels and asking for the label only), counted in the model's encoding.
+
+Usage: ``python benchmarks/classify_overhead.py [--n 2000] [--latency 0.2] [--concurrency 8]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import platform
+import socket
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import openai
+
+from finetune_kit import aclassify_many, classify, classify_many
+from finetune_kit._classify import Spec, capability_key, sync_client
+from finetune_kit._tokens import num_tokens_from_messages
+
+MODEL = "gpt-4o-mini"
+LABELS = ["positive", "negative", "neutral"]
+TEXT = "The delivery was late, but the support team sorted everything out quickly."
+TYPICAL_SYSTEM = (
+    "You are a helpful assistant that classifies text. Classify the user's text into exactly "
+    "one of the following categories: positive, negative, neutral. Respond with only the name "
+    "of the category, exactly as written above, and nothing else. Do not add any explanation, "
+    "punctuation or quotes."
+)
+
+
+def _canned_completion() -> bytes:
+    top = [("positive", math.log(0.7)), ("negative", math.log(0.2)), ("neutral", math.log(0.1))]
+    body = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "length",
+                "message": {"role": "assistant", "content": "positive", "refusal": None},
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "positive",
+                            "bytes": list(b"positive"),
+                            "logprob": top[0][1],
+                            "top_logprobs": [
+                                {"token": t, "bytes": list(t.encode()), "logprob": lp}
+                                for t, lp in top
+                            ],
+                        }
+                    ],
+                    "refusal": None,
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 1, "total_tokens": 31},
+    }
+    return json.dumps(body).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    latency = 0.0
+    payload = b""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as with a real API
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Without NODELAY, Nagle and delayed ACKs add ~40 ms to every keep-alive response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        if self.server.latency:
+            time.sleep(self.server.latency)
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(self.server.payload)))
+        self.end_headers()
+        self.wfile.write(self.server.payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args  # quiet
+
+
+def _start_server() -> _Server:
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.payload = _canned_completion()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _request_body(client: openai.OpenAI) -> dict[str, Any]:
+    """Exactly what classify() sends for TEXT (the bare call sends the same)."""
+    spec = Spec.build(
+        labels=LABELS,
+        model=MODEL,
+        key=capability_key(client, MODEL),
+        instructions=None,
+        examples=None,
+        technique="auto",
+        abstain_below=None,
+        reasks=2,
+        base_model=None,
+    )
+    technique, refused = spec.start()
+    return spec.body(technique, spec.messages(technique, TEXT), refused)
+
+
+def _cpu_per_call(fn: Any, n: int) -> float:
+    start = time.thread_time()
+    for _ in range(n):
+        fn()
+    return (time.thread_time() - start) / n
+
+
+def measure_cpu(client: openai.OpenAI, n: int) -> tuple[float, float]:
+    """Median CPU seconds per call over alternating rounds: (bare create, classify)."""
+    body = _request_body(client)
+    bare_client = sync_client(client)  # the same SDK-retries-off client classify() uses
+
+    def bare() -> None:
+        bare_client.chat.completions.create(**body, stream=False)
+
+    def ours() -> None:
+        classify(TEXT, labels=LABELS, model=MODEL, client=client)
+
+    for fn in (bare, ours):  # warm-up: connections, encodings, caches
+        _cpu_per_call(fn, 50)
+    rounds = 10
+    per_round = max(1, n // rounds)
+    bare_times: list[float] = []
+    our_times: list[float] = []
+    for _ in range(rounds):
+        bare_times.append(_cpu_per_call(bare, per_round))
+        our_times.append(_cpu_per_call(ours, per_round))
+    return statistics.median(bare_times), statistics.median(our_times)
+
+
+def measure_throughput(
+    client: openai.OpenAI, async_client: openai.AsyncOpenAI, n: int, concurrency: int
+) -> dict[str, float]:
+    """Texts per second of classify_many, aclassify_many and the bare SDK doing the same."""
+    texts = [TEXT] * n
+    body = _request_body(client)
+    bare_client = sync_client(client)
+    rates: dict[str, float] = {}
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: bare_client.chat.completions.create(**body, stream=False), texts))
+    rates["bare create, thread pool"] = n / (time.perf_counter() - start)
+
+    start = time.perf_counter()
+    classify_many(
+        texts, labels=LABELS, model=MODEL, client=client, concurrency=concurrency, progress=False
+    )
+    rates["classify_many"] = n / (time.perf_counter() - start)
+
+    async def bare_async() -> None:
+        limit = asyncio.Semaphore(concurrency)
+        raw = async_client.with_options(max_retries=0)
+
+        async def one() -> None:
+            async with limit:
+                await raw.chat.completions.create(**body, stream=False)
+
+        await asyncio.gather(*(one() for _ in texts))
+
+    async def ours_async() -> None:
+        await aclassify_many(
+            texts,
+            labels=LABELS,
+            model=MODEL,
+            client=async_client,
+            concurrency=concurrency,
+            progress=False,
+        )
+
+    async def both() -> None:
+        # One event loop for both: the async client's connections belong to the loop.
+        for name, run in (("bare create, asyncio", bare_async), ("aclassify_many", ours_async)):
+            begin = time.perf_counter()
+            await run()
+            rates[name] = n / (time.perf_counter() - begin)
+
+    asyncio.run(both())
+    return rates
+
+
+def prompt_tokens(client: openai.OpenAI) -> tuple[int, int]:
+    """Prompt tokens per call: (classify, the typical prompt-listing approach)."""
+    ours = num_tokens_from_messages(_request_body(client)["messages"], model=MODEL)
+    typical = num_tokens_from_messages(
+        [{"role": "system", "content": TYPICAL_SYSTEM}, {"role": "user", "content": TEXT}],
+        model=MODEL,
+    )
+    return ours, typical
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--n", type=int, default=2000, help="calls for the CPU measurement")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.2,
+        help="server latency in seconds (default 0.2, typical of a one-token completion)",
+    )
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    server = _start_server()
+    base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    client = openai.OpenAI(api_key="sk-bench", base_url=base_url)
+    async_client = openai.AsyncOpenAI(api_key="sk-bench", base_url=base_url)
+    print(
+        f"classify() overhead (openai {openai.__version__}, Python {platform.python_version()}, "
+        f"loopback server)"
+    )
+
+    bare, ours = measure_cpu(client, args.n)
+    print(
+        f"client CPU per call: bare create {bare * 1e6:.0f} us, classify {ours * 1e6:.0f} us "
+        f"-> {ours / bare:.2f}x (target <= 1.10x)"
+    )
+
+    server.latency = args.latency
+    ideal = args.concurrency / args.latency
+    n_texts = max(4 * args.concurrency, int(ideal * 2))
+    rates = measure_throughput(client, async_client, n_texts, args.concurrency)
+    print(
+        f"throughput at concurrency {args.concurrency}, latency {args.latency * 1000:.0f} ms "
+        f"(ideal {ideal:.1f} texts/s; target for classify_many >= 80%):"
+    )
+    for name, rate in rates.items():
+        print(f"  {name:<26}{rate:7.1f} texts/s  {rate / ideal:4.0%} of ideal")
+
+    ours_tokens, typical_tokens = prompt_tokens(client)
+    print(
+        f"prompt tokens per call: classify {ours_tokens}, typical prompt-listing "
+        f"{typical_tokens} -> {ours_tokens / typical_tokens:.2f}x; output tokens: classify 1"
+    )
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
