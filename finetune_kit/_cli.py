@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from ._version import __version__
 
-__all__ = ["main"]
+__all__ = ["ask", "build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -23,14 +24,27 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 def _registrars() -> list[Registrar]:
     # Imported here, not at module top, so `finetune-kit --version` stays instant.
-    from . import _cli_classify, _cli_dataset, _cli_job, _cli_local
+    from . import _cli_classify, _cli_dataset, _cli_demo, _cli_job, _cli_local
 
     return [
+        _cli_demo.register,
         _cli_dataset.register,
         _cli_job.register,
         _cli_classify.register,
         _cli_local.register,
     ]
+
+
+def ask(question: str) -> bool | None:
+    """Ask a yes/no question on the terminal: True/False, or None when there is none to ask on.
+
+    The question goes to stderr so that stdout stays clean for ``--json`` and pipes.
+    """
+    if not sys.stdin.isatty():
+        return None
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,12 +64,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    del category, filename, lineno, line
+    return f"warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``finetune-kit`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Library warnings (a retiring base model, an unknown model name) are for the person at
+    # the terminal: one plain line each, not Python's file:line form.
+    warnings.formatwarning = _format_warning
     handler: Handler = args.handler
     try:
         return handler(args)

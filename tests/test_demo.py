@@ -1,0 +1,53 @@
+"""The main command: ``finetune-kit demo`` runs the whole loop offline on the local backend."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from finetune_kit import FinetuneKitWarning
+from finetune_kit._cli import main
+
+
+def test_demo_json_summary_shows_tuned_beating_base(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.warns(FinetuneKitWarning, match="retires on"):
+        code = main(["demo", "--json", "--speed", "20"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    summary = json.loads(out)  # stdout holds the JSON object and nothing else
+    assert summary["backend"] == "local"
+    assert summary["n_examples"] == summary["n_train"] + summary["n_validation"]
+    assert summary["validation_errors"] == 0
+    assert summary["fine_tuned_model"].startswith("ft:gpt-4o-mini:local:demo:")
+    assert 0.0 <= summary["base_accuracy"] <= 1.0
+    assert summary["tuned_accuracy"] >= summary["base_accuracy"] + 0.3
+    for sample in summary["samples"]:
+        assert sample["label"] in summary["labels"]
+        assert sum(sample["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_demo_human_output_walks_through_each_step(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.warns(FinetuneKitWarning):
+        code = main(["demo", "--no-progress", "--speed", "20"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    for step in ("dataset", "validate  ok", "estimate", "split", "fine-tune job", "evaluate"):
+        assert step in out
+    assert "accuracy" in out
+    assert "(tuned)" in out
+
+
+def test_remote_demo_without_a_terminal_refuses_before_uploading(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Point the "remote" endpoint at a port nothing listens on: the run must stop at the
+    # confirmation, before any request is made.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    code = main(["demo", "--remote", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "pass --yes" in err
+    assert "sk-test-not-a-real-key" not in out + err
