@@ -373,7 +373,7 @@ def summarize_metrics(
     before the last epoch and has since risen by more than 1 %, while the training loss kept
     falling.
     """
-    rows = _sorted_rows(rows)
+    rows = _with_checkpoint_metrics(rows, checkpoints)
     best = min(
         (c for c in checkpoints if _ckpt_loss(c) is not None),
         key=lambda c: cast("float", _ckpt_loss(c)),
@@ -429,6 +429,31 @@ def summarize_metrics(
         best_checkpoint=best,
         message=message,
     )
+
+
+def _with_checkpoint_metrics(
+    rows: Iterable[MetricsRow], checkpoints: Sequence[Checkpoint]
+) -> list[MetricsRow]:
+    """``rows`` by step, with the full validation metrics the checkpoints add.
+
+    Result files often lack the ``full_valid_*`` columns that the checkpoints of the last
+    epochs carry; those are the less noisy validation numbers, so they fill the gaps.
+    """
+    by_step = {row.step: row for row in _sorted_rows(rows)}
+    for checkpoint in checkpoints:
+        found = checkpoint.metrics
+        row = by_step.get(checkpoint.step)
+        if row is None:
+            by_step[checkpoint.step] = found.model_copy(update={"step": checkpoint.step})
+            continue
+        fill = {
+            name: getattr(found, name)
+            for name in ("full_valid_loss", "full_valid_mean_token_accuracy")
+            if getattr(row, name) is None and getattr(found, name) is not None
+        }
+        if fill:
+            by_step[checkpoint.step] = row.model_copy(update=fill)
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def _ckpt_loss(checkpoint: Checkpoint) -> float | None:
@@ -896,21 +921,25 @@ def list_flow(limit: int | None, metadata: Mapping[str, str] | None) -> Flow[lis
 def metrics_flow(job_id: str) -> Flow[list[MetricsRow]]:
     """Metrics from the result file when there is one, else from the metrics events."""
     raw: FineTuningJob = yield _retrieve(job_id)
+    return (yield from _metrics_of(raw))
+
+
+def _metrics_of(raw: FineTuningJob) -> Flow[list[MetricsRow]]:
     for file_id in raw.result_files or []:
         content = yield _download(file_id)
         try:
             return parse_metrics_csv(content.content)
         except ValueError as exc:
-            logger.warning("result file %s of job %s: %s; using events", file_id, job_id, exc)
-    events = yield from events_flow(job_id)
+            logger.warning("result file %s of job %s: %s; using events", file_id, raw.id, exc)
+    events = yield from events_flow(raw.id)
     return metrics_from_events(events)
 
 
 def summary_flow(job_id: str) -> Flow[MetricsSummary]:
     """The metrics summary (see :func:`summarize_metrics`)."""
-    rows = yield from metrics_flow(job_id)
-    checkpoints = yield from checkpoints_flow(job_id)
     raw: FineTuningJob = yield _retrieve(job_id)
+    rows = yield from _metrics_of(raw)
+    checkpoints = yield from checkpoints_flow(job_id)
     return summarize_metrics(rows, checkpoints, n_epochs=_n_epochs(raw))
 
 

@@ -187,6 +187,21 @@ def test_summary_falls_back_to_checkpoint_spacing_then_quarters() -> None:
     assert "quarter" in quarters.message
 
 
+def test_checkpoints_fill_in_the_full_validation_loss() -> None:
+    # A result file without full_valid_* columns: noisy batch losses only.
+    rows = [
+        MetricsRow(step=s, train_loss=2.0 - s / 10, valid_loss=0.1 if s % 2 else 0.9)
+        for s in range(1, 9)
+    ]
+    checkpoints = [_checkpoint(4, 1.0), _checkpoint(6, 1.1), _checkpoint(8, 1.3)]
+    summary = summarize_metrics(rows, checkpoints, n_epochs=4)
+    assert summary.epoch_valid_loss[1:] == [1.0, 1.1, 1.3]
+    assert summary.final_valid_loss == 1.3
+    assert summary.overfitting
+    # A checkpoint at a step the rows lack still counts.
+    assert summarize_metrics(rows[:6], [_checkpoint(8, 0.5)], n_epochs=4).final_valid_loss == 0.5
+
+
 def test_summary_without_validation_or_rows() -> None:
     no_valid = [MetricsRow(step=s, train_loss=1.0 / s) for s in range(1, 9)]
     assert "pass validation data" in summarize_metrics(no_valid, n_epochs=2).message
