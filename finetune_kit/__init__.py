@@ -3,8 +3,8 @@
 Everything public is re-exported here; the modules behind it are private.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: it would leak an `annotations` attribute into
+# the public namespace, and this module only re-exports.
 from ._batch import aclassify_batch, classify_batch
 from ._classify import (
     Classification,

@@ -1,0 +1,95 @@
+"""The public face: exactly these names, sorted, each defined by the package itself.
+
+Adding a public name is a deliberate act: change this list in the same commit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import finetune_kit
+import finetune_kit.local
+
+PUBLIC = [
+    "AsyncJob",
+    "AsyncTunedModel",
+    "Checkpoint",
+    "Classification",
+    "ClassificationError",
+    "CostEstimate",
+    "Dataset",
+    "DatasetError",
+    "DatasetStats",
+    "DatasetValidationError",
+    "Distribution",
+    "Evaluation",
+    "Event",
+    "FineTuningUnavailableError",
+    "FinetuneKitError",
+    "FinetuneKitWarning",
+    "Job",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "LabelMetrics",
+    "MetricsRow",
+    "MetricsSummary",
+    "Problem",
+    "RetryPolicy",
+    "TokenUsage",
+    "TokenizerError",
+    "TunedModel",
+    "ValidationReport",
+    "__version__",
+    "aclassify",
+    "aclassify_batch",
+    "aclassify_many",
+    "classify",
+    "classify_batch",
+    "classify_many",
+    "compare",
+]
+
+LOCAL_PUBLIC = ["FaultKind", "FaultRule", "Faults", "LocalServer"]
+
+
+def test_all_is_exactly_the_public_names_sorted() -> None:
+    assert finetune_kit.__all__ == PUBLIC
+    assert finetune_kit.__all__ == sorted(finetune_kit.__all__)
+
+
+def test_local_all_is_exactly_its_public_names() -> None:
+    assert finetune_kit.local.__all__ == LOCAL_PUBLIC
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC if n != "__version__"])
+def test_public_members_come_from_the_package(name: str) -> None:
+    member = getattr(finetune_kit, name)
+    assert member.__module__.startswith("finetune_kit."), name
+    # Shown as the package's own in reprs and docs, not as a private module's.
+    assert member.__doc__, f"{name} has no docstring"
+
+
+def test_no_other_public_attributes() -> None:
+    public = {n for n in dir(finetune_kit) if not n.startswith("_")}
+    submodules = {"local"}  # imported by this test module
+    assert public - submodules <= set(PUBLIC)
+
+
+def test_import_is_cheap_and_side_effect_free() -> None:
+    # Importing must not load encodings, build clients or print anything.
+    code = (
+        "import sys, finetune_kit, finetune_kit._tokens as t, finetune_kit._client as c;"
+        "assert not t._cache, 'an encoding was loaded at import';"
+        "assert getattr(c, '_default_client', None) is None, 'a client was built at import';"
+        "print('ok')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout == "ok\n"
+    assert out.stderr == ""
