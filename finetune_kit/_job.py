@@ -111,6 +111,7 @@ _UNAVAILABLE_CODES: Final = frozenset(
 )
 _RETIREMENT_HORIZON_DAYS: Final = 90
 _MAX_METADATA_PAIRS: Final = 16
+_MAX_METADATA_VALUE: Final = 512
 #: Jobs created this long before a create call began still count as that call's (clock skew).
 _CLOCK_SKEW: Final = 120.0
 _PAGE: Final = 100
@@ -616,6 +617,10 @@ class _CreatePlan:
         for what, data in (("training", training), ("validation", validation)):
             if data is not None and not isinstance(data, str):
                 _check_kind(what, data.kind, self.method, model)
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_METADATA_VALUE:
+            raise ValueError(
+                f"idempotency_key must be 1 to {_MAX_METADATA_VALUE} characters (a metadata value)"
+            )
         user_metadata = dict(metadata or {})
         if IDEMPOTENCY_METADATA_KEY in user_metadata:
             raise ValueError(f"metadata key {IDEMPOTENCY_METADATA_KEY!r} is finetune_kit's own")

@@ -323,6 +323,8 @@ def test_argument_mistakes_are_refused_before_any_request(
             metadata={f"k{i}": "v" for i in range(16)},
             client=client,
         )
+    with pytest.raises(ValueError, match="idempotency_key must be 1 to 512"):
+        Job.create("file-train", model="gpt-4o-mini", idempotency_key="k" * 513, client=client)
     with pytest.raises(ValueError, match="finetune_kit's own"):
         Job.create(
             "file-train",
