@@ -12,12 +12,14 @@ retried on its own), complete it. If that fails, the upload is cancelled so noth
 half-done, and the log says what remains (an upload that could not be cancelled expires on its
 own an hour after creation).
 
-A retried ``files.create`` after an ambiguous failure (timeout, dropped connection, 5xx) first
-looks for the file by its hashed name, so a retry never stores the same data twice.
+The data is read into memory once; its SHA-256 names the file. A retried ``files.create`` after
+an ambiguous failure (timeout, dropped connection, 5xx) first looks for the file by its hashed
+name, so a retry never stores the same data twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import PurePath
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 import openai
 
 from ._client import Attempt, Request, arun_flow, resolve_async_client, resolve_client, run_flow
+from ._exceptions import DatasetError
 from ._retry import is_ambiguous
 
 if TYPE_CHECKING:
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FILES_API_LIMIT",
     "PART_SIZE",
+    "UPLOADS_API_LIMIT",
     "UploadableDataset",
     "aupload_dataset",
     "hashed_filename",
@@ -50,6 +54,8 @@ logger = logging.getLogger("finetune_kit")
 
 #: Largest file the files API takes in one request; larger ones use the uploads API.
 FILES_API_LIMIT: Final = 512 * 1024 * 1024
+#: Largest file the uploads API assembles.
+UPLOADS_API_LIMIT: Final = 8 * 1024 * 1024 * 1024
 #: Size of each part sent to the uploads API.
 PART_SIZE: Final = 64 * 1024 * 1024
 
@@ -76,8 +82,6 @@ class UploadableDataset(Protocol):
     def kind(self) -> str: ...
 
     def to_jsonl_bytes(self) -> bytes: ...
-
-    def content_hash(self) -> str: ...
 
     def validate(self, model: str | None = None) -> _Report: ...
 
@@ -206,7 +210,13 @@ def upload_flow(
     if validate:
         ds.validate(model=model).raise_for_errors()
     data = ds.to_jsonl_bytes()
-    digest = ds.content_hash()
+    if len(data) > UPLOADS_API_LIMIT:
+        raise DatasetError(
+            f"the dataset is {len(data):,} bytes; the service takes at most "
+            f"{UPLOADS_API_LIMIT:,} (8 GB): split it or sample it"
+        )
+    # The hash of the very bytes sent (not a second read of a file that may have changed).
+    digest = hashlib.sha256(data).hexdigest()
     name = hashed_filename(ds, digest)
     existing = yield from _find_existing(digest, len(data))
     if existing is not None:

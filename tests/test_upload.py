@@ -9,7 +9,8 @@ import httpx
 import openai
 import pytest
 
-from finetune_kit import Dataset, DatasetValidationError, RetryPolicy
+from finetune_kit import Dataset, DatasetError, DatasetValidationError, RetryPolicy
+from finetune_kit import _upload as upload_module
 from finetune_kit._upload import aupload_dataset, hashed_filename, upload_dataset
 
 from .sdk_fakes import FakeFiles, Fault, Sleeps, error_response, file_json
@@ -101,6 +102,15 @@ def test_invalid_data_is_refused_before_any_request(
     bad = Dataset.from_records([{"messages": [{"role": "user", "content": "hi"}]}] * 10)
     with pytest.raises(DatasetValidationError):
         upload_dataset(bad, client=client)
+    assert not api.calls
+
+
+def test_more_than_the_uploads_api_takes_is_refused_before_any_request(
+    api: respx.Router, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_module, "UPLOADS_API_LIMIT", 100)
+    with pytest.raises(DatasetError, match="at most 100"):
+        upload_dataset(_dataset(), client=client)
     assert not api.calls
 
 
