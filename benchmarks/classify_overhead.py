@@ -4,7 +4,7 @@ Three numbers, each with its baseline measured in the same run:
 
 1. client-side CPU per ``classify`` call against a bare ``client.chat.completions.create``
    with the same body (target: within 1.10x). CPU time of the calling thread only, so the
-   server's work (another thread) is not counted; rounds alternate to even out noise.
+   server's work (another thread) is not counted; calls alternate, medians are compared.
 2. ``classify_many`` (threads) and ``aclassify_many`` (one event loop) throughput against a
    server with a fixed latency, as a share of concurrency / latency (target: at least 80 %),
    next to the bare SDK doing the same requests with the same concurrency. The SDK spends a
@@ -134,15 +134,18 @@ def _request_body(client: openai.OpenAI) -> dict[str, Any]:
     return spec.body(technique, spec.messages(technique, TEXT), refused)
 
 
-def _cpu_per_call(fn: Any, n: int) -> float:
+def _cpu_of(fn: Any) -> float:
     start = time.thread_time()
-    for _ in range(n):
-        fn()
-    return (time.thread_time() - start) / n
+    fn()
+    return time.thread_time() - start
 
 
 def measure_cpu(client: openai.OpenAI, n: int) -> tuple[float, float]:
-    """Median CPU seconds per call over alternating rounds: (bare create, classify)."""
+    """Median CPU seconds per call, calls interleaved one by one: (bare create, classify).
+
+    Medians of single calls, not means of runs: on a busy machine a mean mostly measures the
+    neighbours (cache misses, collections) and the order in which the runs happened.
+    """
     body = _request_body(client)
     bare_client = sync_client(client)  # the same SDK-retries-off client classify() uses
 
@@ -152,15 +155,14 @@ def measure_cpu(client: openai.OpenAI, n: int) -> tuple[float, float]:
     def ours() -> None:
         classify(TEXT, labels=LABELS, model=MODEL, client=client)
 
-    for fn in (bare, ours):  # warm-up: connections, encodings, caches
-        _cpu_per_call(fn, 50)
-    rounds = 10
-    per_round = max(1, n // rounds)
+    for _ in range(50):  # warm-up: connections, encodings, caches
+        bare()
+        ours()
     bare_times: list[float] = []
     our_times: list[float] = []
-    for _ in range(rounds):
-        bare_times.append(_cpu_per_call(bare, per_round))
-        our_times.append(_cpu_per_call(ours, per_round))
+    for _ in range(n):
+        bare_times.append(_cpu_of(bare))
+        our_times.append(_cpu_of(ours))
     return statistics.median(bare_times), statistics.median(our_times)
 
 
