@@ -1,0 +1,250 @@
+"""End to end: the library through the real ``openai`` client over loopback HTTP.
+
+The server and the library share one fake clock: every wait the library makes (polling,
+retry backoff, Retry-After) advances that clock instead of sleeping, and the server's jobs move
+on the same clock. So whole fine-tuning flows run in well under a second, deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import openai
+import pytest
+
+from finetune_kit import (
+    AsyncJob,
+    AsyncTunedModel,
+    Dataset,
+    FinetuneKitWarning,
+    Job,
+    RetryPolicy,
+    TunedModel,
+    aclassify,
+    classify,
+)
+from finetune_kit._demo import load_demo_data
+from finetune_kit.local import FaultRule, Faults, LocalServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+MODEL = "gpt-4o-mini"
+
+
+class SharedClock:
+    """Fake time for both sides: the server reads it, the library's sleeps advance it."""
+
+    def __init__(self) -> None:
+        self._now = 1_800_000_000.0
+        self._lock = threading.Lock()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+            self.slept.append(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=8,
+            sleep=self.sleep,
+            async_sleep=self.async_sleep,
+            clock=self,
+            jitter=0.0,
+        )
+
+
+@pytest.fixture
+def shared_clock() -> SharedClock:
+    return SharedClock()
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[Dataset, Dataset, list[str]]:
+    texts, labels = load_demo_data()
+    # A smaller, still stratified slice of the demo data keeps each flow quick.
+    keep = [i for i, label in enumerate(labels) if label in {"coding", "trivia", "emotion"}]
+    ds = Dataset.from_labels([texts[i] for i in keep], [labels[i] for i in keep])
+    train, held_out = ds.split(test_size=0.25, seed=0)
+    return train, held_out, sorted({labels[i] for i in keep})
+
+
+@dataclass
+class FlowResult:
+    job_id: str
+    model: str
+    predictions: tuple[str | None, ...]
+    accuracy: float
+
+
+def run_flow(
+    client: openai.OpenAI, policy: RetryPolicy, data: tuple[Dataset, Dataset, list[str]]
+) -> FlowResult:
+    train, held_out, labels = data
+    with pytest.warns(FinetuneKitWarning, match="retires on"):
+        job = Job.create(
+            train,
+            model=MODEL,
+            validation=held_out,
+            suffix="e2e",
+            seed=7,
+            client=client,
+            retry=policy,
+        )
+    tuned = job.wait(progress=False, poll_interval=1.0)
+    evaluation = tuned.evaluate(held_out, labels=labels, progress=False, retry=policy)
+    return FlowResult(job.id, tuned.name, evaluation.predictions, evaluation.accuracy)
+
+
+@pytest.fixture
+def server(shared_clock: SharedClock) -> Iterator[LocalServer]:
+    with LocalServer(clock=shared_clock) as srv:
+        yield srv
+
+
+def test_full_flow_tunes_a_model_that_beats_its_base(
+    server: LocalServer, shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+) -> None:
+    client = server.client()
+    result = run_flow(client, shared_clock.policy(), data)
+    base = TunedModel(MODEL, client=client).evaluate(
+        data[1], labels=data[2], progress=False, retry=shared_clock.policy()
+    )
+    assert result.model.startswith("ft:gpt-4o-mini:local:e2e:")
+    assert result.accuracy > base.accuracy + 0.3
+    assert shared_clock.slept, "waiting went through the injected sleep"
+
+    job = Job.get(result.job_id, client=client)
+    assert job.status == "succeeded"
+    assert job.trained_tokens
+    events = job.events()
+    assert [e.created_at for e in events] == sorted(e.created_at for e in events)
+    checkpoints = job.checkpoints()
+    assert 1 <= len(checkpoints) <= 3
+    # Each checkpoint is a model that answers within the label set.
+    answer = classify(
+        "Which river is the longest?",
+        labels=data[2],
+        model=checkpoints[-1].model,
+        client=client,
+        retry=shared_clock.policy(),
+    )
+    assert answer.label in data[2]
+    summary = job.metrics_summary()
+    assert summary.best_checkpoint is not None
+
+
+def test_flow_under_faults_completes_with_one_file_and_one_job_and_same_results(
+    shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+) -> None:
+    with LocalServer(clock=shared_clock) as clean:
+        expected = run_flow(clean.client(), shared_clock.policy(), data)
+
+    faults = Faults(
+        rules=[
+            # The upload is stored, then the response is lost: the retry must reuse it.
+            FaultRule("drop_after", "/files", method="POST", first=1),
+            # The job is created, then the client sees a 500: the retry must find it.
+            FaultRule("error_after", "/fine_tuning/jobs", method="POST", first=1),
+            FaultRule("rate_limit", "/fine_tuning/jobs/*", method="GET", first=3, retry_after=2),
+            FaultRule("unavailable", "/fine_tuning/jobs/*/events", first=2),
+            FaultRule("drop", "/chat/completions", rate=0.1),
+            FaultRule("rate_limit", "/chat/completions", rate=0.1, retry_after=1),
+            FaultRule("server_error", "/chat/completions", rate=0.05),
+        ],
+        seed=3,
+    )
+    with LocalServer(clock=shared_clock, faults=faults) as faulty:
+        client = faulty.client()
+        got = run_flow(client, shared_clock.policy(), data)
+        raw = faulty.client(max_retries=0)
+        files = [f for f in raw.files.list() if f.purpose == "fine-tune"]
+        jobs = list(raw.fine_tuning.jobs.list())
+
+    assert len(files) == 2, [f.filename for f in files]  # training + validation, once each
+    assert len(jobs) == 1
+    assert got.predictions == expected.predictions
+    assert got.accuracy == expected.accuracy
+    assert 2.0 in shared_clock.slept, "Retry-After was honoured"
+
+
+def test_restart_with_data_dir_loses_nothing(
+    tmp_path: Path, shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+) -> None:
+    train, held_out, labels = data
+    policy = shared_clock.policy()
+    with LocalServer(clock=shared_clock, data_dir=tmp_path) as first:
+        with pytest.warns(FinetuneKitWarning):
+            job = Job.create(train, model=MODEL, client=first.client(), retry=policy)
+        file_id = job.raw.training_file
+    # The job was mid-flight when the server stopped; a new server on the same folder and
+    # port picks it up where the clock says.
+    with LocalServer(clock=shared_clock, data_dir=tmp_path) as second:
+        client = second.client()
+        assert client.files.retrieve(file_id).id == file_id
+        tuned = Job.get(job.id, client=client, retry=policy).wait(progress=False)
+        assert tuned.classify("Write a Python loop", labels=labels, retry=policy).label in labels
+    with LocalServer(clock=shared_clock, data_dir=tmp_path) as third:
+        again = Job.get(job.id, client=third.client(), retry=policy)
+        assert again.status == "succeeded"
+        assert again.fine_tuned_model == tuned.name
+        # Uploading the same data again reuses the stored file (content hash).
+        assert train.upload(client=third.client(), retry=policy) == file_id
+        del held_out
+
+
+def test_azure_client_runs_the_library(
+    server: LocalServer, shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+) -> None:
+    azure = server.azure_client()
+    assert isinstance(azure, openai.AzureOpenAI)
+    result = run_flow(azure, shared_clock.policy(), data)
+    assert result.model.startswith("ft:")
+    answer = classify("What is 2 + 2?", labels=data[2], model=result.model, client=azure)
+    assert answer.label in data[2]
+
+
+def test_reasoning_model_refusals_move_classify_down_the_ladder(server: LocalServer) -> None:
+    client = server.client()
+    labels = ["positive", "negative", "neutral"]
+    first = classify("I love it", labels=labels, model="o4-mini", client=client)
+    assert first.label in labels
+    assert first.technique != "logit_bias"
+    # Remembered per client and model: the second call goes straight to what works.
+    second = classify("I hate it", labels=labels, model="o4-mini", client=client)
+    assert second.technique == first.technique
+    plain = classify("I love it", labels=labels, model=MODEL, client=client)
+    assert plain.technique == "logit_bias"
+    assert plain.probabilities is not None
+    assert sum(plain.probabilities.values()) == pytest.approx(1.0)
+
+
+async def test_async_flow(
+    server: LocalServer, shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+) -> None:
+    train, held_out, labels = data
+    policy = shared_clock.policy()
+    async with server.async_client() as client:
+        with pytest.warns(FinetuneKitWarning):
+            job = await AsyncJob.create(train, model=MODEL, client=client, retry=policy, suffix="a")
+        tuned = await job.wait(progress=False)
+        assert isinstance(tuned, AsyncTunedModel)
+        evaluation = await tuned.evaluate(held_out, labels=labels, progress=False)
+        assert evaluation.accuracy > 0.6
+        answer = await aclassify(
+            "Tell me a joke about compilers", labels=labels, model=tuned.name, client=client
+        )
+        assert answer.label in labels
