@@ -16,6 +16,7 @@ import logging
 import re
 import secrets
 import socket
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -322,14 +323,22 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.connections: set[socket.socket] = set()
+        self.handlers: set[threading.Thread] = set()
         super().__init__(address, _Handler)
 
-    def close_connections(self) -> None:
-        """Shut every open keep-alive connection (so clients do not reuse a stopped server)."""
+    def close_connections(self, *, wait: float = 2.0) -> None:
+        """Shut every open connection and wait (up to ``wait`` s) for their threads to end.
+
+        Clients must not keep talking to a stopped server over a kept-alive connection, and a
+        stopped server should leave no threads behind (code that forks checks for them).
+        """
         for sock in list(self.connections):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         self.connections.clear()
+        deadline = time.monotonic() + wait
+        for thread in list(self.handlers):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Dropped(Exception):
@@ -350,9 +359,11 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.connections.add(self.connection)
+        self.server.handlers.add(threading.current_thread())
 
     def finish(self) -> None:
         self.server.connections.discard(self.connection)
+        self.server.handlers.discard(threading.current_thread())
         with contextlib.suppress(OSError):
             super().finish()
 

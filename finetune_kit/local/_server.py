@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 import openai
@@ -93,6 +94,9 @@ class LocalServer:
         self._httpd: LocalHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._store: Store | None = None
+        # Sync clients handed out by client()/azure_client(), closed on stop() so their pooled
+        # connections do not outlive the server (and leak ResourceWarnings in tests).
+        self._clients: weakref.WeakSet[openai.OpenAI] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         state = f"url={self.url!r}" if self._httpd is not None else "stopped"
@@ -172,6 +176,9 @@ class LocalServer:
         if self._store is not None:
             self._store.close()
             self._store = None
+        for client in list(self._clients):
+            client.close()
+        self._clients.clear()
         logger.info("local backend stopped")
 
     def __enter__(self) -> LocalServer:
@@ -195,10 +202,15 @@ class LocalServer:
         max_retries: int = 2,
         timeout: float = 60.0,
     ) -> openai.OpenAI:
-        """An ``openai.OpenAI`` aimed at this server (with its key, if it has one)."""
-        return openai.OpenAI(
+        """An ``openai.OpenAI`` aimed at this server (with its key, if it has one).
+
+        Clients made here are closed when the server stops.
+        """
+        client = openai.OpenAI(
             api_key=self._key(api_key), base_url=self.url, max_retries=max_retries, timeout=timeout
         )
+        self._clients.add(client)
+        return client
 
     def async_client(
         self,
@@ -220,11 +232,16 @@ class LocalServer:
         max_retries: int = 2,
         timeout: float = 60.0,
     ) -> openai.AzureOpenAI:
-        """An ``openai.AzureOpenAI`` with this server as its endpoint (deployment = model)."""
-        return openai.AzureOpenAI(
+        """An ``openai.AzureOpenAI`` with this server as its endpoint (deployment = model).
+
+        Clients made here are closed when the server stops.
+        """
+        client = openai.AzureOpenAI(
             azure_endpoint=self.root_url,
             api_key=self._key(api_key),
             api_version=api_version,
             max_retries=max_retries,
             timeout=timeout,
         )
+        self._clients.add(client)
+        return client

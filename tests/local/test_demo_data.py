@@ -32,6 +32,7 @@ def test_tuned_model_clearly_beats_base_on_held_out_split() -> None:
         job = client.fine_tuning.jobs.create(
             model="gpt-4o-mini",
             training_file=upload(client, jsonl([chat_line(t, label) for t, label in train])),
+            seed=0,
         )
         deadline = time.monotonic() + 60
         while (job := client.fine_tuning.jobs.retrieve(job.id)).status != "succeeded":

@@ -189,10 +189,15 @@ def test_start_is_fast_and_stop_closes_connections(clock: FakeClock) -> None:
     server = LocalServer(clock=clock).start()
     assert time.perf_counter() - started < 0.5
     assert server.start() is server  # idempotent
-    client = server.client(max_retries=0)
-    assert client.models.list().data
+    own = openai.OpenAI(api_key="k", base_url=server.url, max_retries=0)
+    handed_out = server.client(max_retries=0)
+    assert own.models.list().data  # leaves a kept-alive connection in own's pool
+    assert handed_out.models.list().data
     server.stop()
     server.stop()  # idempotent
     assert not server.running
+    # The kept-alive connection was closed: no answer from a stopped server's state.
     with pytest.raises(openai.APIConnectionError):
-        client.models.list()
+        own.models.list()
+    own.close()
+    assert handed_out.is_closed()  # clients made by the server close with it
