@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import re
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -20,10 +18,10 @@ from finetune_kit import (
 )
 from finetune_kit._classify import LabelSet, Spec, forget_capabilities
 
-from .classify_fakes import completion, ok
+from .classify_fakes import FakeBatches, completion, label_in, ok
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     import openai
     import respx
@@ -37,134 +35,6 @@ def _fresh_capabilities() -> Iterator[None]:
     forget_capabilities()
     yield
     forget_capabilities()
-
-
-def _label_in(body: dict[str, Any]) -> str | None:
-    text = body["messages"][-1]["content"]
-    return next((label for label in LABELS if label in text), None)
-
-
-def _answer(body: dict[str, Any]) -> dict[str, Any]:
-    """The batch output line's ``response`` for a request body ("boom" fails)."""
-    label = _label_in(body)
-    if label is None:
-        error = {"message": "boom", "type": "server_error", "param": None, "code": None}
-        return {"status_code": 500, "request_id": "req_x", "body": {"error": error}}
-    return {
-        "status_code": 200,
-        "request_id": "req_ok",
-        "body": completion(label, top=[(label, math.log(0.8))]),
-    }
-
-
-class FakeBatches:
-    """Files and batches endpoints: each batch is in progress once, then ends as ``outcome``."""
-
-    def __init__(
-        self,
-        api: respx.Router,
-        *,
-        answer: Callable[[dict[str, Any]], dict[str, Any]] = _answer,
-        outcome: str = "completed",
-        answered: int | None = None,
-        polls_until_done: int = 1,
-    ) -> None:
-        self.answer = answer
-        self.outcome = outcome
-        self.answered = answered
-        self.polls_until_done = polls_until_done
-        self.files: dict[str, bytes] = {}
-        self.batches: dict[str, dict[str, Any]] = {}
-        self.polls: dict[str, int] = {}
-        self.inputs: list[list[dict[str, Any]]] = []
-        self.created: list[dict[str, Any]] = []
-        api.post("/files").mock(side_effect=self._upload)
-        api.post("/batches").mock(side_effect=self._create)
-        api.get(url__regex=r".*/batches/(?P<batch_id>[^/]+)$").mock(side_effect=self._retrieve)
-        api.get(url__regex=r".*/files/(?P<file_id>[^/]+)/content$").mock(side_effect=self._content)
-
-    def _upload(self, request: httpx.Request) -> httpx.Response:
-        lines = re.findall(rb'^\{"custom_id".*$', request.content, flags=re.MULTILINE)
-        assert b'name="purpose"\r\n\r\nbatch' in request.content
-        file_id = f"file-in-{len(self.files)}"
-        self.files[file_id] = b"\n".join(lines) + b"\n"
-        self.inputs.append([json.loads(line) for line in lines])
-        return httpx.Response(200, json=self._file(file_id, "batch"))
-
-    @staticmethod
-    def _file(file_id: str, purpose: str) -> dict[str, Any]:
-        return {
-            "id": file_id,
-            "object": "file",
-            "bytes": 1,
-            "created_at": 0,
-            "filename": f"{file_id}.jsonl",
-            "purpose": purpose,
-            "status": "processed",
-        }
-
-    def _create(self, request: httpx.Request) -> httpx.Response:
-        params = json.loads(request.content)
-        self.created.append(params)
-        batch_id = f"batch_{len(self.batches)}"
-        total = len(self.files[params["input_file_id"]].splitlines())
-        self.batches[batch_id] = {
-            "id": batch_id,
-            "object": "batch",
-            "endpoint": params["endpoint"],
-            "input_file_id": params["input_file_id"],
-            "completion_window": params["completion_window"],
-            "status": "validating",
-            "created_at": 0,
-            "request_counts": {"total": total, "completed": 0, "failed": 0},
-        }
-        self.polls[batch_id] = 0
-        return httpx.Response(200, json=self.batches[batch_id])
-
-    def _retrieve(self, request: httpx.Request, batch_id: str) -> httpx.Response:
-        del request
-        batch = self.batches[batch_id]
-        self.polls[batch_id] += 1
-        if self.polls[batch_id] <= self.polls_until_done:
-            batch["status"] = "in_progress"
-        elif batch["status"] == "in_progress":
-            self._finish(batch)
-        return httpx.Response(200, json=batch)
-
-    def _finish(self, batch: dict[str, Any]) -> None:
-        batch["status"] = self.outcome
-        if self.outcome == "failed":
-            batch["errors"] = {
-                "object": "list",
-                "data": [{"code": "invalid_model", "message": "no such model", "line": 1}],
-            }
-            return
-        requests = [json.loads(line) for line in self.files[batch["input_file_id"]].splitlines()]
-        if self.answered is not None:
-            requests = requests[: self.answered]
-        ok_lines: list[bytes] = []
-        error_lines: list[bytes] = []
-        for number, request in enumerate(requests):
-            response = self.answer(request["body"])
-            line = {
-                "id": f"batch_req_{number}",
-                "custom_id": request["custom_id"],
-                "response": response,
-                "error": None,
-            }
-            target = ok_lines if response["status_code"] == 200 else error_lines
-            target.append(json.dumps(line).encode())
-        for kind, lines in (("output", ok_lines), ("error", error_lines)):
-            if lines:
-                file_id = f"file-{kind}-{batch['id']}"
-                self.files[file_id] = b"\n".join(lines) + b"\n"
-                batch[f"{kind}_file_id"] = file_id
-        batch["request_counts"]["completed"] = len(ok_lines)
-        batch["request_counts"]["failed"] = len(error_lines)
-
-    def _content(self, request: httpx.Request, file_id: str) -> httpx.Response:
-        del request
-        return httpx.Response(200, content=self.files[file_id])
 
 
 def _labels(results: list[Classification | ClassificationError]) -> list[str | None]:
@@ -250,7 +120,7 @@ def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: open
     def structured(body: dict[str, Any]) -> dict[str, Any]:
         assert "logit_bias" not in body
         assert body["response_format"]["json_schema"]["strict"] is True
-        label = _label_in(body) or "cat"
+        label = label_in(body) or "cat"
         return {"status_code": 200, "body": completion(json.dumps({"label": label}))}
 
     FakeBatches(api, answer=structured)
@@ -371,7 +241,7 @@ def test_prompt_answers_needing_a_reask_get_it_live(
     api: respx.Router, client: openai.OpenAI
 ) -> None:
     def chatty(body: dict[str, Any]) -> dict[str, Any]:
-        label = _label_in(body)
+        label = label_in(body)
         return {"status_code": 200, "body": completion(label or "no idea", completion_tokens=3)}
 
     FakeBatches(api, answer=chatty)

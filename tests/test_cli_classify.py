@@ -13,7 +13,7 @@ from finetune_kit._classify import forget_capabilities
 from finetune_kit._cli import main
 from finetune_kit._client import _reset_defaults
 
-from .classify_fakes import bodies, completion
+from .classify_fakes import FakeBatches, bodies, completion
 from .conftest import BASE_URL
 
 if TYPE_CHECKING:
@@ -96,6 +96,39 @@ def test_classify_jsonl_as_json_lines(
     assert second["label"] == "positive"
     # The training answer is not sent along with the conversation.
     assert bodies(route)[0]["messages"][-1] == {"role": "user", "content": "I hate mondays"}
+
+
+def test_classify_through_the_batch_api(
+    api: respx.Router,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = FakeBatches(api, polls_until_done=0)  # done at the first poll: no wait
+    path = tmp_path / "pets.txt"
+    path.write_text("a dog\na cat\n", encoding="utf-8")
+
+    code = main(
+        [
+            "classify",
+            "-m",
+            "gpt-4o-mini",
+            "-l",
+            "cat,dog",
+            "-f",
+            str(path),
+            "--batch",
+            "--technique",
+            "logit_bias",
+            "--no-progress",
+        ]
+    )
+
+    assert code == 0
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "dog",
+        "cat",
+    ]
+    assert len(fake.batches) == 1
 
 
 @pytest.mark.parametrize(

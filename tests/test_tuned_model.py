@@ -12,11 +12,11 @@ import openai
 import pytest
 from openai.types import Model
 
-from finetune_kit import AsyncTunedModel, Classification, Dataset, TunedModel
+from finetune_kit import AsyncTunedModel, Classification, Dataset, RetryPolicy, TunedModel
 from finetune_kit._classify import forget_capabilities
 from finetune_kit._tuned_model import shutdown_date_of
 
-from .classify_fakes import bodies, completion, ok, refused
+from .classify_fakes import FakeBatches, bodies, completion, ok, refused
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -189,3 +189,36 @@ async def test_async_surface(api: respx.Router, async_client: openai.AsyncOpenAI
     assert evaluation.accuracy == 1.0
     assert await model.shutdown_date() == dt.date(2027, 1, 14)
     assert await model.delete() is True
+
+
+def test_classify_batch_is_bound_too(api: respx.Router, client: openai.OpenAI) -> None:
+    fake = FakeBatches(api)
+    model = TunedModel(NAME, client=client)
+
+    results = model.classify_batch(
+        ["a dog", "a cat"],
+        labels=["cat", "dog"],
+        technique="logit_bias",
+        progress=False,
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+    assert [r.label for r in results if isinstance(r, Classification)] == ["dog", "cat"]
+    assert {line["body"]["model"] for line in fake.inputs[0]} == {NAME}
+
+
+async def test_async_classify_batch(api: respx.Router, async_client: openai.AsyncOpenAI) -> None:
+    FakeBatches(api)
+
+    async def no_wait(seconds: float) -> None:
+        del seconds
+
+    results = await AsyncTunedModel(NAME, client=async_client).classify_batch(
+        ["a bird"],
+        labels=["cat", "dog", "bird"],
+        technique="logit_bias",
+        progress=False,
+        retry=RetryPolicy(async_sleep=no_wait),
+    )
+
+    assert [r.label for r in results if isinstance(r, Classification)] == ["bird"]
