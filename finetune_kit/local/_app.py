@@ -385,6 +385,28 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._handle()
 
+    def do_OPTIONS(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        # A HEAD response has no body, so an error body would desynchronise a kept-alive
+        # connection: answer 405 with headers only and close.
+        self.close_connection = True
+        self.send_response(405)
+        self.send_header("content-length", "0")
+        self.send_header("connection", "close")
+        self.end_headers()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own errors (bad request line, bad headers) in the service's JSON shape."""
+        del explain
+        self.close_connection = True
+        # A request line too broken to name its version leaves the stdlib's HTTP/0.9
+        # default, which would suppress the status line and headers.
+        self.request_version = "HTTP/1.1"
+        error = ApiError(code, message or "Bad request.", code=None)
+        self._send(code, error.body(), "req_" + secrets.token_hex(16), time.monotonic())
+
     def _read_body(self) -> bytes:
         limit = self.server.max_body_bytes
         if "chunked" in self.headers.get("transfer-encoding", "").lower():

@@ -566,10 +566,22 @@ class Store:
             now = self.now()
             for job in list(self.jobs.values()):
                 if job["status"] not in _TERMINAL and job["status"] != "paused":
-                    self._advance_job(job, now)
+                    try:
+                        self._advance_job(job, now)
+                    except Exception:
+                        # A bug in one job must not make every later request fail.
+                        logger.exception("local backend: job %s failed internally", job["id"])
+                        self._fail(job, now, "internal_error", "The job failed internally.", None)
+                        self._stage("job", job["id"], job)
             for batch in list(self.batches.values()):
                 if batch["status"] not in _BATCH_TERMINAL:
-                    self._advance_batch(batch, now)
+                    try:
+                        self._advance_batch(batch, now)
+                    except Exception:
+                        logger.exception("local backend: batch %s failed internally", batch["id"])
+                        batch["status"] = "failed"
+                        batch["failed_at"] = int(now)
+                        self._stage("batch", batch["id"], batch)
             self._flush()
 
     def _advance_job(self, job: dict[str, Any], now: float) -> None:
@@ -697,7 +709,9 @@ class Store:
         job["estimated_finish"] = None
         self._event(job, at, "The job has successfully completed")
 
-    def _fail(self, job: dict[str, Any], at: float, code: str, message: str, param: str) -> None:
+    def _fail(
+        self, job: dict[str, Any], at: float, code: str, message: str, param: str | None
+    ) -> None:
         job["status"] = "failed"
         job["finished_at"] = int(at)
         job["estimated_finish"] = None
@@ -727,7 +741,10 @@ class Store:
             if data is None:
                 self._fail(job, at, f"invalid_{param}", f"File {fid} no longer exists.", param)
                 return
-            problem = _validate(data, base)
+            # The service accepts validation files of any size; the 10-example minimum is
+            # for training files.
+            ignore = ("too_few_examples",) if param == "validation_file" else ()
+            problem = _validate(data, base, ignore=ignore)
             if problem is None:
                 try:
                     examples, n_tokens = _examples(data, method, base)
@@ -1092,7 +1109,7 @@ class _BadData(Exception):
         self.line = line
 
 
-def _validate(data: bytes, base: str) -> tuple[int, str] | None:
+def _validate(data: bytes, base: str, *, ignore: tuple[str, ...]) -> tuple[int, str] | None:
     """The first error the project's Dataset validator finds, as ``(line, message)``."""
     from .._dataset import Dataset  # imported late: the server starts without it
 
@@ -1100,7 +1117,7 @@ def _validate(data: bytes, base: str) -> tuple[int, str] | None:
         path = Path(tmp) / "training.jsonl"
         path.write_bytes(data)
         report = Dataset.from_jsonl(path).validate(model=base)
-        errors = list(report.errors)
+        errors = [e for e in report.errors if e.code not in ignore]
     if not errors:
         return None
     first = errors[0]

@@ -11,6 +11,8 @@ import pytest
 from .helpers import small_training_file, upload
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from finetune_kit.local import LocalServer
 
 
@@ -97,3 +99,17 @@ def test_upload_size_mismatch_and_cancel(local_server: LocalServer) -> None:
         client.uploads.cancel(up.id)
     with pytest.raises(openai.NotFoundError):
         client.uploads.cancel("upload_missing")
+
+
+def test_sdk_chunked_upload_helper(local_server: LocalServer, tmp_path: Path) -> None:
+    client = local_server.client(max_retries=0)
+    data = small_training_file(25)
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(data)
+    done = client.uploads.upload_file_chunked(
+        file=path, mime_type="application/jsonl", purpose="fine-tune", part_size=1000
+    )
+    assert done.status == "completed"
+    assert done.file is not None
+    assert done.file.filename == "train.jsonl"
+    assert client.files.content(done.file.id).content == data

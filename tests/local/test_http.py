@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 import openai
@@ -183,8 +184,6 @@ async def test_async_client(local_server: LocalServer) -> None:
 
 
 def test_start_is_fast_and_stop_closes_connections(clock: FakeClock) -> None:
-    import time
-
     started = time.perf_counter()
     server = LocalServer(clock=clock).start()
     assert time.perf_counter() - started < 0.5
@@ -201,3 +200,49 @@ def test_start_is_fast_and_stop_closes_connections(clock: FakeClock) -> None:
         own.models.list()
     own.close()
     assert handed_out.is_closed()  # clients made by the server close with it
+
+
+def test_garbage_request_line_gets_json_400(local_server: LocalServer) -> None:
+    with socket.create_connection(("127.0.0.1", local_server.port), timeout=5) as sock:
+        sock.sendall(b"THIS IS NOT HTTP/1.1 AT ALL\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert _is_error(json.loads(body))
+    assert local_server.client(max_retries=0).models.list().data
+
+
+def test_head_and_options(local_server: LocalServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", local_server.port, timeout=5)
+    conn.request("HEAD", "/v1/models")
+    assert conn.getresponse().status == 405
+    conn.close()
+    status, payload, _ = _raw(local_server, "OPTIONS", "/v1/files")
+    assert status == 405
+    assert _is_error(payload)
+
+
+def test_an_internal_error_fails_the_job_not_the_server(
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import finetune_kit.local._store as store_module
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("trainer bug")
+
+    monkeypatch.setattr(store_module, "train", broken)
+    client = local_server.client(max_retries=0)
+    job = client.fine_tuning.jobs.create(
+        model="gpt-4o-mini", training_file=upload(client, small_training_file(12))
+    )
+    for _ in range(200):
+        job = client.fine_tuning.jobs.retrieve(job.id)
+        if job.status == "failed":
+            break
+        time.sleep(0.01)
+    assert job.status == "failed"
+    assert job.error is not None
+    assert job.error.code == "internal_error"
+    assert client.models.list().data
