@@ -950,7 +950,11 @@ def summary_flow(job_id: str) -> Flow[MetricsSummary]:
 
 def _find_job(key: str, since: float | None) -> Flow[FineTuningJob | None]:
     """The newest job carrying idempotency ``key`` (created after ``since``, if given)."""
-    page = yield _jobs_page(None, _PAGE, {IDEMPOTENCY_METADATA_KEY: key})
+    try:
+        page = yield _jobs_page(None, _PAGE, {IDEMPOTENCY_METADATA_KEY: key})
+    except openai.BadRequestError:
+        # Some compatible servers reject the metadata filter: the newest jobs will do.
+        page = yield _jobs_page(None, _PAGE, None)
     for job in page.data or []:
         # Filter again: a compatible server may ignore the metadata filter.
         tags = getattr(job, "metadata", None) or {}

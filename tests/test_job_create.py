@@ -149,6 +149,18 @@ def test_connection_drop_before_the_service_saw_it_sends_again(
     assert fake.calls["list"] == 1  # looked first, found nothing, then sent
 
 
+def test_lookup_works_where_the_metadata_filter_is_rejected(
+    fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy
+) -> None:
+    fake.add(job_json("ftjob-other", metadata={"team": "x"}))
+    fake.faults["create"] = [Fault(error=httpx.ConnectError("reset"), after=True)]
+    fake.faults["list"] = [Fault(response=error_response(400, message="unknown parameter"))]
+    job = _create(client, policy)
+    assert job.id == "ftjob-2"  # found among the newest jobs, filtered here
+    assert len(fake.jobs) == 2
+    assert fake.calls["list"] == 2
+
+
 def test_rate_limit_storm_honours_retry_after(
     fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy, sleeps: Sleeps
 ) -> None:
