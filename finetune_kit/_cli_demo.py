@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._demo import DemoSummary
+    from ._retry import RetryPolicy
+    from .local import LocalServer
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,11 +88,28 @@ def _run_local(
     *, model: str, say: Callable[[str], None], progress: bool, speed: float
 ) -> DemoSummary:
     from ._demo import run_demo
+
+    server, retry = _local_backend(speed)
+    with server:
+        say(f"finetune-kit demo on the local backend at {server.url} (no key, no cost)")
+        with server.client() as client:
+            return run_demo(
+                client,
+                backend="local",
+                model=model,
+                progress=progress,
+                say=say,
+                # A local job takes seconds, not minutes: poll it often.
+                poll_interval=0.5,
+                retry=retry,
+            )
+
+
+def _local_backend(speed: float) -> tuple[LocalServer, RetryPolicy | None]:
+    """The server the demo runs on, and the retry policy to use with it (None: default)."""
     from .local import LocalServer
 
-    with LocalServer(speed=speed) as server:
-        say(f"finetune-kit demo on the local backend at {server.url} (no key, no cost)")
-        return run_demo(server.client(), backend="local", model=model, progress=progress, say=say)
+    return LocalServer(speed=speed), None
 
 
 def _run_remote(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     import openai
 
-    from ._evaluate import Evaluation
+    from ._retry import RetryPolicy
 
 __all__ = ["DEMO_MODEL", "DemoDeclined", "DemoSummary", "load_demo_data", "run_demo"]
 
@@ -93,6 +93,8 @@ def run_demo(
     progress: bool = True,
     say: Callable[[str], None] | None = None,
     confirm: Callable[[str], bool] | None = None,
+    poll_interval: float = 5.0,
+    retry: RetryPolicy | None = None,
 ) -> DemoSummary:
     """Run the whole loop through ``client`` and return what it measured.
 
@@ -104,6 +106,8 @@ def run_demo(
         say: receives one human-readable line per step.
         confirm: asked before anything that costs money; False stops the run before any
             upload.
+        poll_interval: seconds between polls of the fine-tuning job.
+        retry: the retry policy for every request (its ``sleep``/``clock`` also drive polling).
 
     Raises:
         DemoDeclined: ``confirm`` said no.
@@ -157,23 +161,27 @@ def run_demo(
     if confirm is not None and not confirm(question):
         raise DemoDeclined("stopped before uploading anything: not confirmed")
 
-    job = Job.create(train, model=model, validation=held_out, suffix="demo", client=client)
+    job = Job.create(
+        train, model=model, validation=held_out, suffix="demo", client=client, retry=retry
+    )
     say(f"fine-tune job {job.id} on {model} ({job.status})")
-    tuned = job.wait(progress=progress)
+    tuned = job.wait(progress=progress, poll_interval=poll_interval)
     job.refresh()
     summary.job_id = job.id
     summary.fine_tuned_model = tuned.name
     summary.trained_tokens = job.trained_tokens
     say(f"tuned     {tuned.name} ({job.trained_tokens or 0:,} trained tokens)")
 
-    base_eval = _evaluate(TunedModel(model, client=client), held_out, label_set, progress)
-    tuned_eval = _evaluate(tuned, held_out, label_set, progress)
+    base_eval = TunedModel(model, client=client).evaluate(
+        held_out, labels=label_set, progress=progress, retry=retry
+    )
+    tuned_eval = tuned.evaluate(held_out, labels=label_set, progress=progress, retry=retry)
     summary.base_accuracy, summary.tuned_accuracy = base_eval.accuracy, tuned_eval.accuracy
     summary.base_macro_f1, summary.tuned_macro_f1 = base_eval.macro_f1, tuned_eval.macro_f1
     say(f"evaluate  on the {len(held_out)} held-out messages:\n{compare(base_eval, tuned_eval)}")
 
     for text in _SAMPLES:
-        result = tuned.classify(text, labels=label_set)
+        result = tuned.classify(text, labels=label_set, retry=retry)
         probabilities = result.probabilities or {}
         top = sorted(probabilities.items(), key=lambda item: -item[1])[:3]
         shown = ", ".join(f"{name} {p:.0%}" for name, p in top)
@@ -187,9 +195,3 @@ def run_demo(
 
 def _quiet(line: str) -> None:
     del line
-
-
-def _evaluate(
-    model: TunedModel, held_out: Dataset, labels: list[str], progress: bool
-) -> Evaluation:
-    return model.evaluate(held_out, labels=labels, progress=progress)

@@ -1,4 +1,4 @@
-"""Shared fixtures: mocked OpenAI clients for wiring tests.
+"""Shared fixtures: mocked OpenAI clients for wiring tests, and a clock shared with servers.
 
 openai 3.x sends requests through httpx2/httpcore2, which plain respx does not see; the
 ``pytest-httpx2`` plugin registers respx's ``httpcore2`` mocker. openai 2.x still uses
@@ -7,11 +7,15 @@ httpx/httpcore. ``api`` picks the right one so a test is written once for both.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import TYPE_CHECKING
 
 import openai
 import pytest
 import respx
+
+from finetune_kit import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,3 +42,46 @@ def client() -> openai.OpenAI:
 def async_client() -> openai.AsyncOpenAI:
     """An async client aimed at the mocked ``BASE_URL`` (with a fake key)."""
     return openai.AsyncOpenAI(api_key="sk-test-not-a-real-key", base_url=BASE_URL)
+
+
+class SharedClock:
+    """Fake time for both ends of a loopback test.
+
+    A :class:`~finetune_kit.local.LocalServer` built with ``clock=`` reads it; the library's
+    waits (polling, retry backoff, Retry-After) go through :meth:`policy`'s injected sleeps,
+    which advance it instead of sleeping. Whole fine-tuning flows then run without real waits.
+    """
+
+    def __init__(self) -> None:
+        self._now = 1_800_000_000.0
+        self._lock = threading.Lock()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+            self.slept.append(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)  # still yield to the loop, as a real sleep would
+
+    def policy(self) -> RetryPolicy:
+        """A retry policy whose waits advance this clock (no jitter, generous attempts)."""
+        return RetryPolicy(
+            max_attempts=8,
+            sleep=self.sleep,
+            async_sleep=self.async_sleep,
+            clock=self,
+            jitter=0.0,
+        )
+
+
+@pytest.fixture
+def shared_clock() -> SharedClock:
+    """A fresh :class:`SharedClock`."""
+    return SharedClock()

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 
 from finetune_kit import FinetuneKitWarning
 from finetune_kit._cli import main
+from finetune_kit.local import LocalServer
+
+if TYPE_CHECKING:
+    from finetune_kit import RetryPolicy
+    from tests.conftest import SharedClock
+
+
+@pytest.fixture(autouse=True)
+def clocked_backend(monkeypatch: pytest.MonkeyPatch, shared_clock: SharedClock) -> None:
+    """Run the demo's local backend on the shared fake clock: polling never really sleeps."""
+
+    def backend(speed: float) -> tuple[LocalServer, RetryPolicy]:
+        return LocalServer(speed=speed, clock=shared_clock), shared_clock.policy()
+
+    monkeypatch.setattr("finetune_kit._cli_demo._local_backend", backend)
 
 
 def test_demo_json_summary_shows_tuned_beating_base(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.warns(FinetuneKitWarning, match="retires on"):
-        code = main(["demo", "--json", "--speed", "20"])
+        code = main(["demo", "--json"])
     out, _ = capsys.readouterr()
     assert code == 0
     summary = json.loads(out)  # stdout holds the JSON object and nothing else
@@ -29,7 +45,7 @@ def test_demo_json_summary_shows_tuned_beating_base(capsys: pytest.CaptureFixtur
 
 def test_demo_human_output_walks_through_each_step(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.warns(FinetuneKitWarning):
-        code = main(["demo", "--no-progress", "--speed", "20"])
+        code = main(["demo", "--no-progress"])
     out, _ = capsys.readouterr()
     assert code == 0
     for step in ("dataset", "validate  ok", "estimate", "split", "fine-tune job", "evaluate"):

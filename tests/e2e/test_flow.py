@@ -7,8 +7,6 @@ on the same clock. So whole fine-tuning flows run in well under a second, determ
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,43 +31,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from tests.conftest import SharedClock
+
 MODEL = "gpt-4o-mini"
-
-
-class SharedClock:
-    """Fake time for both sides: the server reads it, the library's sleeps advance it."""
-
-    def __init__(self) -> None:
-        self._now = 1_800_000_000.0
-        self._lock = threading.Lock()
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-            self.slept.append(seconds)
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-        await asyncio.sleep(0)
-
-    def policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            max_attempts=8,
-            sleep=self.sleep,
-            async_sleep=self.async_sleep,
-            clock=self,
-            jitter=0.0,
-        )
-
-
-@pytest.fixture
-def shared_clock() -> SharedClock:
-    return SharedClock()
 
 
 @pytest.fixture(scope="module")
