@@ -13,26 +13,32 @@ Every method takes the store's lock; responses are plain dicts in the service's 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import math
 import secrets
 import string
-import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .._catalog import model_facts
-from .._tokens import base_model_name, encoding_for_model
-from ._chat import count_prompt_tokens
+from .._tokens import base_model_name
 from ._errors import ApiError, bad_request, not_found
+from ._inputs import (
+    BadData,
+    batch_lines,
+    method_hyperparameters,
+    method_of,
+    result_csv,
+    run_from_json,
+    run_to_json,
+    training_examples,
+    validate_file,
+)
 from ._persist import Persistence
-from ._trainer import LinearModel, StepMetrics, TrainingExample, TrainingRun, context_text, train
+from ._trainer import LinearModel, TrainingExample, TrainingRun, train
 
 if TYPE_CHECKING:
     import os
@@ -363,7 +369,7 @@ class Store:
         training_file = body.get("training_file")
         if not isinstance(training_file, str) or not training_file:
             raise bad_request("Missing required parameter: 'training_file'.", param="training_file")
-        method = _method_of(body)
+        method = method_of(body)
         base = _job_base(model)
         facts = model_facts(base)
         if not facts.known or not self._is_model(model):
@@ -700,7 +706,7 @@ class Store:
         self._add_model(name, job, run.model, at)
         self._event(job, at, f"New fine-tuned model created: {name}")
         result = self._add_file(
-            filename="step_metrics.csv", purpose="fine-tune-results", data=_result_csv(run.steps)
+            filename="step_metrics.csv", purpose="fine-tune-results", data=result_csv(run.steps)
         )
         job["result_files"] = [result["id"]]
         job["fine_tuned_model"] = name
@@ -724,7 +730,7 @@ class Store:
             stored = dict(self.db.load("run")).get(jid)
             if stored is None:
                 raise RuntimeError(f"training run of {jid} is missing")
-            run = _run_from_json(stored)
+            run = run_from_json(stored)
             self._runs[jid] = run
         return run
 
@@ -744,11 +750,11 @@ class Store:
             # The service accepts validation files of any size; the 10-example minimum is
             # for training files.
             ignore = ("too_few_examples",) if param == "validation_file" else ()
-            problem = _validate(data, base, ignore=ignore)
+            problem = validate_file(data, base, ignore=ignore)
             if problem is None:
                 try:
-                    examples, n_tokens = _examples(data, method, base)
-                except _BadData as exc:
+                    examples, n_tokens = training_examples(data, method, base)
+                except BadData as exc:
                     problem = (exc.line, str(exc))
             if problem is not None:
                 kind = "training" if param == "training_file" else "validation"
@@ -765,7 +771,7 @@ class Store:
             if param == "training_file":
                 tokens = n_tokens
         train_set = inputs["training_file"]
-        hyper = _method_hyperparameters(method)
+        hyper = method_hyperparameters(method)
         n_epochs = hyper.get("n_epochs", "auto")
         epochs = default_epochs(len(train_set)) if n_epochs == "auto" else int(n_epochs)
         size = hyper.get("batch_size", "auto")
@@ -792,7 +798,7 @@ class Store:
         x["step_seconds"] /= total
         job["trained_tokens"] = tokens * epochs
         self._runs[job["id"]] = run
-        self._stage("run", job["id"], _run_to_json(run))
+        self._stage("run", job["id"], run_to_json(run))
 
     # --------------------------------------------------------------------------- models
 
@@ -955,7 +961,7 @@ class Store:
         if batch["status"] == "validating" and now >= x["phase_start"] + t.batch_validating:
             at = x["phase_start"] + t.batch_validating
             data = self.db.get_blob(batch["input_file_id"]) or b""
-            lines, errors = _batch_lines(data)
+            lines, errors = batch_lines(data)
             if errors:
                 batch["status"] = "failed"
                 batch["failed_at"] = int(at)
@@ -969,7 +975,7 @@ class Store:
         if batch["status"] == "in_progress" and now >= x["phase_start"] + t.batch_in_progress:
             at = x["phase_start"] + t.batch_in_progress
             data = self.db.get_blob(batch["input_file_id"]) or b""
-            lines, _ = _batch_lines(data)
+            lines, _ = batch_lines(data)
             outputs: list[str] = []
             failures: list[str] = []
             for line in lines:
@@ -1057,206 +1063,3 @@ def _model_not_found(name: str) -> ApiError:
         param="model",
         code="model_not_found",
     )
-
-
-def _method_of(body: dict[str, Any]) -> dict[str, Any]:
-    """The ``method`` object to echo, with hyperparameters (legacy top-level ones folded in)."""
-    method = body.get("method")
-    legacy = body.get("hyperparameters")
-    if method is None:
-        method = {"type": "supervised", "supervised": {}}
-    if not isinstance(method, dict) or method.get("type") not in (
-        "supervised",
-        "dpo",
-        "reinforcement",
-    ):
-        raise bad_request(
-            "Invalid 'method.type': expected 'supervised', 'dpo' or 'reinforcement'.",
-            param="method",
-        )
-    kind = method["type"]
-    inner = method.get(kind) or {}
-    if not isinstance(inner, dict):
-        raise bad_request(f"Invalid 'method.{kind}': expected an object.", param="method")
-    hyper = inner.get("hyperparameters") or (legacy if kind == "supervised" else None) or {}
-    if not isinstance(hyper, dict):
-        raise bad_request("Invalid 'hyperparameters': expected an object.", param="hyperparameters")
-    for key in ("n_epochs", "batch_size"):
-        value = hyper.get(key, "auto")
-        if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise bad_request(f"Invalid '{key}': expected 'auto' or a positive integer.", param=key)
-    lr = hyper.get("learning_rate_multiplier", "auto")
-    if lr != "auto" and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
-        raise bad_request(
-            "Invalid 'learning_rate_multiplier': expected 'auto' or a positive number.",
-            param="learning_rate_multiplier",
-        )
-    if kind == "reinforcement" and not isinstance(inner.get("grader"), dict):
-        raise bad_request("Missing required parameter: 'method.reinforcement.grader'.")
-    full = {"batch_size": "auto", "learning_rate_multiplier": "auto", "n_epochs": "auto"}
-    full.update(hyper)
-    return {"type": kind, kind: {**inner, "hyperparameters": full}}
-
-
-def _method_hyperparameters(method: dict[str, Any]) -> dict[str, Any]:
-    hyper: dict[str, Any] = method[method["type"]]["hyperparameters"]
-    return hyper
-
-
-class _BadData(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-def _validate(data: bytes, base: str, *, ignore: tuple[str, ...]) -> tuple[int, str] | None:
-    """The first error the project's Dataset validator finds, as ``(line, message)``."""
-    from .._dataset import Dataset  # imported late: the server starts without it
-
-    with tempfile.TemporaryDirectory(prefix="finetune-kit-local-") as tmp:
-        path = Path(tmp) / "training.jsonl"
-        path.write_bytes(data)
-        report = Dataset.from_jsonl(path).validate(model=base)
-        errors = [e for e in report.errors if e.code not in ignore]
-    if not errors:
-        return None
-    first = errors[0]
-    return int(first.line or 0), f"{first.message} [{first.code}]"
-
-
-def _examples(data: bytes, method: dict[str, Any], base: str) -> tuple[list[TrainingExample], int]:
-    """What the built-in model learns from each line, and the file's billable tokens."""
-    enc = encoding_for_model(base)
-    kind = method["type"]
-    grader = method.get(kind, {}).get("grader") if kind == "reinforcement" else None
-    reference_key = _grader_reference(grader) if grader is not None else None
-    examples: list[TrainingExample] = []
-    tokens = 0
-    for number, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            item = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise _BadData(number, f"invalid JSON ({exc.msg})") from None
-        if not isinstance(item, dict):
-            raise _BadData(number, "each line must be a JSON object")
-        if kind == "dpo":
-            messages = (item.get("input") or {}).get("messages") or []
-            preferred = item.get("preferred_output") or []
-            answer = preferred[0].get("content") if preferred else None
-            pairs = [(messages, answer)] if isinstance(answer, str) else []
-        elif kind == "reinforcement":
-            messages = item.get("messages") or []
-            value = item.get(reference_key) if reference_key else None
-            pairs = [(messages, str(value))] if value is not None else []
-        else:
-            messages = item.get("messages")
-            if not isinstance(messages, list):
-                raise _BadData(number, "missing 'messages' list")
-            pairs = [
-                (messages[:i], m["content"])
-                for i, m in enumerate(messages)
-                if isinstance(m, dict)
-                and m.get("role") == "assistant"
-                and isinstance(m.get("content"), str)
-                and m.get("weight", 1) != 0
-            ]
-        if not isinstance(messages, list):
-            raise _BadData(number, "missing 'messages' list")
-        tokens += count_prompt_tokens(messages, enc)
-        examples.extend(TrainingExample(context_text(ctx), ans) for ctx, ans in pairs)
-    if not examples:
-        raise _BadData(0, "no assistant answers to learn from")
-    return examples, tokens
-
-
-def _grader_reference(grader: dict[str, Any]) -> str | None:
-    """``key`` from a grader whose reference is the template ``{{ item.key }}``."""
-    reference = grader.get("reference")
-    if isinstance(reference, str):
-        inner = reference.strip().removeprefix("{{").removesuffix("}}").strip()
-        if inner.startswith("item.") and inner[5:].isidentifier():
-            return inner[5:]
-    return None
-
-
-def _result_csv(steps: list[StepMetrics]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        ["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy"]
-    )
-    for s in steps:
-        writer.writerow(
-            [
-                s.step,
-                f"{s.train_loss:.5f}",
-                f"{s.train_mean_token_accuracy:.5f}",
-                "" if s.valid_loss is None else f"{s.valid_loss:.5f}",
-                "" if s.valid_mean_token_accuracy is None else f"{s.valid_mean_token_accuracy:.5f}",
-            ]
-        )
-    return out.getvalue().encode()
-
-
-def _run_to_json(run: TrainingRun) -> dict[str, Any]:
-    return {
-        "model": run.model.to_json(),
-        "steps": [s.to_json() for s in run.steps],
-        "epoch_ends": run.epoch_ends,
-        "snapshots": {str(k): v.to_json() for k, v in run.snapshots.items()},
-    }
-
-
-def _run_from_json(data: dict[str, Any]) -> TrainingRun:
-    return TrainingRun(
-        model=LinearModel.from_json(data["model"]),
-        steps=[StepMetrics(**s) for s in data["steps"]],
-        epoch_ends=[int(e) for e in data["epoch_ends"]],
-        snapshots={int(k): LinearModel.from_json(v) for k, v in data["snapshots"].items()},
-    )
-
-
-def _batch_lines(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    lines: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for number, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            item = json.loads(raw)
-        except json.JSONDecodeError:
-            item = None
-        if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
-            errors.append(
-                {
-                    "code": "invalid_json_line",
-                    "line": number,
-                    "message": "This line is not a JSON object with a string 'custom_id'.",
-                    "param": None,
-                }
-            )
-            continue
-        if item["custom_id"] in seen:
-            errors.append(
-                {
-                    "code": "duplicate_custom_id",
-                    "line": number,
-                    "message": f"The custom_id {item['custom_id']!r} is used twice.",
-                    "param": "custom_id",
-                }
-            )
-        seen.add(item["custom_id"])
-        lines.append(item)
-    if not lines and not errors:
-        errors.append(
-            {
-                "code": "empty_file",
-                "line": None,
-                "message": "The input file is empty.",
-                "param": None,
-            }
-        )
-    return lines, errors
