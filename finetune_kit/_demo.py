@@ -162,7 +162,13 @@ def run_demo(
         raise DemoDeclined("stopped before uploading anything: not confirmed")
 
     job = Job.create(
-        train, model=model, validation=held_out, suffix="demo", client=client, retry=retry
+        train,
+        model=model,
+        validation=held_out,
+        suffix="demo",
+        seed=0,
+        client=client,
+        retry=retry,
     )
     say(f"fine-tune job {job.id} on {model} ({job.status})")
     tuned = job.wait(progress=progress, poll_interval=poll_interval)
