@@ -15,6 +15,8 @@ spend ``REASONING_TOKENS`` hidden tokens before answering, counted in
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import secrets
@@ -259,7 +261,11 @@ def create_chat_completion(store: Store, body: dict[str, Any]) -> dict[str, Any]
     cap = max_completion if max_completion is not None else max_tokens
     hidden = REASONING_TOKENS if reasoning else 0
     visible_cap = None if cap is None else cap - hidden
-    rng = random.Random(seed) if seed is not None else random.Random()
+    if seed is None:
+        # Without a seed the service samples at random; here identical requests answer
+        # identically, so test runs repeat (n > 1 choices still differ from each other).
+        seed = int(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16], 16)
+    rng = random.Random(seed)
     candidates = _candidates(weights, messages, enum, bias, enc)
     choices = []
     completion_tokens = 0

@@ -421,7 +421,7 @@ class Store:
                 "model": model,
                 "organization_id": "org-local",
                 "result_files": [],
-                "seed": seed if seed is not None else secrets.randbelow(2**31),
+                "seed": seed if seed is not None else self._default_seed(training_file, body),
                 "status": "validating_files",
                 "trained_tokens": None,
                 "training_file": training_file,
@@ -439,6 +439,17 @@ class Store:
             self._event(job, now, f"Created fine-tuning job: {jid}")
             self._flush()
             return _public(job)
+
+    def _default_seed(self, training_file: str, body: dict[str, Any]) -> int:
+        """A seed from the training data and the request (the service picks a random one).
+
+        Identical jobs then train identical models, so a test run (or a retried create that
+        made a second job) gives the same results every time.
+        """
+        digest = hashlib.sha256(self.db.get_blob(training_file) or b"")
+        options = {k: body.get(k) for k in ("model", "method", "hyperparameters", "suffix")}
+        digest.update(json.dumps(options, sort_keys=True, default=str).encode())
+        return int(digest.hexdigest()[:8], 16) % 2**31
 
     def _is_model(self, model: str) -> bool:
         return model in self.models or _looks_like_base(model)

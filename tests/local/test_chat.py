@@ -375,3 +375,15 @@ def test_invalid_parameters_are_400(client: openai.OpenAI) -> None:
             )
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt-4o-mini", messages=[])
+
+
+def test_identical_requests_answer_identically_without_a_seed(
+    client: openai.OpenAI, tuned: str
+) -> None:
+    def ask() -> list[str | None]:
+        reply = client.chat.completions.create(
+            model=tuned, messages=_msgs(SYSTEM, "you are odd"), n=6, temperature=2.0
+        )
+        return [c.message.content for c in reply.choices]
+
+    assert ask() == ask()

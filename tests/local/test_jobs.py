@@ -314,3 +314,26 @@ def test_validation_file_gives_valid_metrics(local_server: LocalServer) -> None:
     assert all(isinstance(d, dict) and "valid_loss" in d for d in metrics)
     full = [d for d in metrics if isinstance(d, dict) and "full_valid_loss" in d]
     assert len(full) == 3  # one per epoch
+
+
+def test_identical_jobs_train_identically_without_a_seed(local_server: LocalServer) -> None:
+    client = local_server.client(max_retries=0)
+    data = small_training_file(20)
+    first = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=upload(client, data))
+    second = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=upload(client, data))
+    other = client.fine_tuning.jobs.create(
+        model="gpt-4o-mini", training_file=upload(client, data), suffix="x"
+    )
+    assert first.seed == second.seed
+    assert other.seed != first.seed
+    models = [str(_wait(local_server, client, j.id).fine_tuned_model) for j in (first, second)]
+    replies = [
+        client.chat.completions.create(
+            model=m,
+            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hm"}],
+            logprobs=True,
+            top_logprobs=5,
+        )
+        for m in models
+    ]
+    assert replies[0].choices[0].logprobs == replies[1].choices[0].logprobs
