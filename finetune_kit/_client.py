@@ -2,10 +2,10 @@
 
 finetune_kit never speaks HTTP itself. Each public call takes ``client=``; when it is omitted,
 one client is built from the standard ``OPENAI_*`` environment on first use (never at import,
-so importing the package needs no key). Either way the client used is
-``client.with_options(max_retries=0)``: the SDK's own retries are off because the retry layer
-in ``_retry.py`` decides, and stacked retries would multiply attempts. ``with_options`` keeps
-the client's class, so ``AzureOpenAI`` and any ``base_url`` work unchanged.
+so importing the package needs no key; the async default is one per event loop). Either way
+the client used is ``client.with_options(max_retries=0)``: the SDK's own retries are off
+because the retry layer in ``_retry.py`` decides, and stacked retries would multiply attempts.
+``with_options`` keeps the client's class, so ``AzureOpenAI`` and any ``base_url`` work unchanged.
 
 Flows: the job and upload logic is written once, as generators that *describe* their requests
 (:class:`Request`), waits (:class:`Sleep`) and retried groups of requests (:class:`Attempt`)
@@ -20,6 +20,7 @@ import asyncio
 import inspect
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -53,6 +54,9 @@ AnyClient: TypeAlias = "openai.OpenAI | openai.AsyncOpenAI"
 _lock = threading.Lock()
 _default_client: openai.OpenAI | None = None
 _default_async_client: openai.AsyncOpenAI | None = None
+_default_async_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _default() -> openai.OpenAI:
@@ -65,10 +69,21 @@ def _default() -> openai.OpenAI:
 
 def _default_async() -> openai.AsyncOpenAI:
     global _default_async_client
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
     with _lock:
-        if _default_async_client is None:
-            _default_async_client = openai.AsyncOpenAI()
-        return _default_async_client
+        if loop is None:
+            if _default_async_client is None:
+                _default_async_client = openai.AsyncOpenAI()
+            return _default_async_client
+        # One per event loop: pooled connections belong to the loop that opened them, and a
+        # notebook or script that calls asyncio.run() twice gets a new loop each time.
+        client = _default_async_by_loop.get(loop)
+        if client is None:
+            client = _default_async_by_loop[loop] = openai.AsyncOpenAI()
+        return client
 
 
 def resolve_client(client: openai.OpenAI | None) -> openai.OpenAI:
@@ -77,12 +92,12 @@ def resolve_client(client: openai.OpenAI | None) -> openai.OpenAI:
     Raises:
         openai.OpenAIError: when ``client`` is None and the environment holds no API key.
     """
-    return (client or _default()).with_options(max_retries=0)
+    return (client if client is not None else _default()).with_options(max_retries=0)
 
 
 def resolve_async_client(client: openai.AsyncOpenAI | None) -> openai.AsyncOpenAI:
     """The async sibling of :func:`resolve_client`."""
-    return (client or _default_async()).with_options(max_retries=0)
+    return (client if client is not None else _default_async()).with_options(max_retries=0)
 
 
 def _reset_defaults() -> None:
@@ -91,6 +106,7 @@ def _reset_defaults() -> None:
     with _lock:
         _default_client = None
         _default_async_client = None
+        _default_async_by_loop.clear()
 
 
 @dataclass(frozen=True)

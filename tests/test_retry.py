@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import sys
@@ -336,3 +337,22 @@ def test_azure_and_custom_base_urls_keep_their_class_and_endpoint() -> None:
     assert azure.max_retries == 2  # the caller's client is left as it was
     local = resolve_client(openai.OpenAI(api_key="k", base_url="http://127.0.0.1:8765/v1"))
     assert str(local.base_url) == "http://127.0.0.1:8765/v1/"
+
+
+def test_default_async_client_is_one_per_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finetune_kit import _client
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key")
+    _client._reset_defaults()
+
+    async def defaults() -> tuple[openai.AsyncOpenAI, openai.AsyncOpenAI]:
+        return _client._default_async(), _client._default_async()
+
+    try:
+        first, same = asyncio.run(defaults())
+        second, _ = asyncio.run(defaults())
+        assert first is same
+        assert second is not first  # a new loop gets its own connection pool
+        assert _client._default_async() is _client._default_async()  # outside any loop
+    finally:
+        _client._reset_defaults()
