@@ -671,3 +671,55 @@ def test_importing_the_package_loads_no_encoding_and_builds_no_client() -> None:
     )
 
     assert done.stdout.split() == ["0", "True", "True", "0"]
+
+
+def test_refusal_named_only_in_the_message_is_understood(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    # Some compatible servers leave `param` empty and quote the parameter in the message.
+    vague = refused(
+        None, message="Unsupported parameter: 'max_tokens' is not supported with this model."
+    )
+    route = api.post("/chat/completions").mock(side_effect=[vague, ok("negative", top=TOP)])
+
+    result = classify("x", labels=SENTIMENT, model="gpt-4o-mini", client=client)
+
+    assert result.label == "negative"
+    assert bodies(route)[1]["max_completion_tokens"] == 1
+
+
+def test_structured_examples_answer_in_json_and_bad_json_is_an_error(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    route = api.post("/chat/completions").mock(return_value=ok("label: positive"))
+
+    with pytest.raises(ClassificationError):
+        classify(
+            "x",
+            labels=SENTIMENT,
+            model="gpt-4o-mini",
+            client=client,
+            technique="structured",
+            examples=[("great", "positive")],
+        )
+
+    messages = bodies(route)[0]["messages"]
+    assert messages[2] == {"role": "assistant", "content": '{"label": "positive"}'}
+
+
+def test_number_aliases_are_announced_as_numbers(api: respx.Router, client: openai.OpenAI) -> None:
+    labels = [f"topic {i}" for i in range(1, 31)]
+    route = api.post("/chat/completions").mock(
+        return_value=ok("7", top=[("7", math.log(0.9)), ("1", math.log(0.1))])
+    )
+
+    result = classify("x", labels=labels, model="gpt-4o-mini", client=client)
+
+    prompt = system_prompt(bodies(route)[0])
+    assert prompt.startswith("Classify the text.\nReply with only the number of one label:\n")
+    assert "\n7: topic 7\n" in prompt
+    assert result.label == "topic 7"
+    assert result.probabilities is not None
+    assert result.probabilities["topic 7"] == pytest.approx(0.9)
+    assert result.probabilities["topic 1"] == pytest.approx(0.1)
+    assert bodies(route)[0]["top_logprobs"] == 20
