@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import threading
 import time
 import weakref
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import openai
 
-from ._retry import DEFAULT_RETRY, acall_with_retry, call_with_retry
+from ._retry import DEFAULT_RETRY, acall_with_retry, call_with_retry, is_ambiguous
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -41,12 +42,15 @@ __all__ = [
     "Request",
     "Sleep",
     "arun_flow",
+    "once",
     "resolve_async_client",
     "resolve_client",
     "run_flow",
 ]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("finetune_kit")
 
 AnyClient: TypeAlias = "openai.OpenAI | openai.AsyncOpenAI"
 """Either client: a :class:`Request` calls the same resource method on both."""
@@ -140,6 +144,35 @@ class Attempt:
 
     description: str
     flow: Callable[[], Flow[object]]
+
+
+def once(description: str, send: Request, look: Callable[[], Flow[object | None]]) -> Attempt:
+    """An :class:`Attempt` that makes a non-idempotent request take effect at most once.
+
+    The first attempt sends ``send``. After an ambiguous failure (timeout, dropped connection,
+    5xx: the service may have acted before the reply was lost), every later attempt first runs
+    ``look``, a flow that finds the effect of an earlier attempt (the job created, the file
+    stored, ...) and returns it, or None; only when it finds nothing is ``send`` sent again.
+    """
+    ambiguous = [False]
+
+    def attempt() -> Flow[object]:
+        if ambiguous[0]:
+            found = yield from look()
+            if found is not None:
+                logger.warning(
+                    "%s: an earlier attempt took effect (%s); using it instead of sending again",
+                    description,
+                    getattr(found, "id", found),
+                )
+                return found
+        try:
+            return (yield send)
+        except Exception as exc:
+            ambiguous[0] = ambiguous[0] or is_ambiguous(exc)
+            raise
+
+    return Attempt(description, attempt)
 
 
 Effect: TypeAlias = "Request | Sleep | Attempt"

@@ -38,10 +38,10 @@ from pydantic import BaseModel, ConfigDict
 
 from ._catalog import JOB_CREATION_ENDS, model_facts
 from ._client import (
-    Attempt,
     Request,
     Sleep,
     arun_flow,
+    once,
     resolve_async_client,
     resolve_client,
     run_flow,
@@ -54,7 +54,6 @@ from ._exceptions import (
     JobFailedError,
     JobTimeoutError,
 )
-from ._retry import is_ambiguous
 from ._tokens import FinetuneKitWarning
 from ._upload import upload_flow
 
@@ -967,25 +966,8 @@ def _find_job(key: str, since: float | None) -> Flow[FineTuningJob | None]:
     return None
 
 
-def _create_attempt(
-    params: dict[str, Any], key: str, since: float, state: dict[str, bool]
-) -> Flow[object]:
-    if state.get("ambiguous"):
-        existing = yield from _find_job(key, since)
-        if existing is not None:
-            logger.warning(
-                "an earlier attempt created job %s before failing; returning it instead of "
-                "creating another",
-                existing.id,
-            )
-            return existing
-    try:
-        return (
-            yield Request("create fine-tuning job", lambda c: c.fine_tuning.jobs.create(**params))
-        )
-    except Exception as exc:
-        state["ambiguous"] = state.get("ambiguous", False) or is_ambiguous(exc)
-        raise
+def _create(params: dict[str, Any]) -> Request:
+    return Request("create fine-tuning job", lambda c: c.fine_tuning.jobs.create(**params))
 
 
 def create_flow(plan: _CreatePlan, *, now: float) -> Flow[FineTuningJob]:
@@ -1007,10 +989,9 @@ def create_flow(plan: _CreatePlan, *, now: float) -> Flow[FineTuningJob]:
             logger.info("job %s already carries idempotency key %s; reusing it", existing.id, key)
             return existing
     params = plan.params(training_file, validation_file, key)
-    state: dict[str, bool] = {}
     try:
-        job: FineTuningJob = yield Attempt(
-            "create fine-tuning job", lambda: _create_attempt(params, key, now, state)
+        job: FineTuningJob = yield once(
+            "create fine-tuning job", _create(params), lambda: _find_job(key, now)
         )
     except openai.APIStatusError as exc:
         unavailable = _unavailable(exc)
@@ -1324,17 +1305,17 @@ class Job(_JobView):
 
     def cancel(self) -> Job:
         """Ask the service to cancel the job; returns ``self`` (updated)."""
-        self._raw = self._run(_single(_action("cancel", self.id)))
+        self._raw = self._run(control_flow("cancel", self.id))
         return self
 
     def pause(self) -> Job:
         """Pause a running job (its checkpoints stay usable); returns ``self``."""
-        self._raw = self._run(_single(_action("pause", self.id)))
+        self._raw = self._run(control_flow("pause", self.id))
         return self
 
     def resume(self) -> Job:
         """Resume a paused job; returns ``self``."""
-        self._raw = self._run(_single(_action("resume", self.id)))
+        self._raw = self._run(control_flow("resume", self.id))
         return self
 
 
@@ -1465,21 +1446,31 @@ class AsyncJob(_JobView):
 
     async def cancel(self) -> AsyncJob:
         """Async :meth:`Job.cancel`."""
-        self._raw = await self._run(_single(_action("cancel", self.id)))
+        self._raw = await self._run(control_flow("cancel", self.id))
         return self
 
     async def pause(self) -> AsyncJob:
         """Async :meth:`Job.pause`."""
-        self._raw = await self._run(_single(_action("pause", self.id)))
+        self._raw = await self._run(control_flow("pause", self.id))
         return self
 
     async def resume(self) -> AsyncJob:
         """Async :meth:`Job.resume`."""
-        self._raw = await self._run(_single(_action("resume", self.id)))
+        self._raw = await self._run(control_flow("resume", self.id))
         return self
 
 
-def _action(name: Literal["cancel", "pause", "resume"], job_id: str) -> Request:
+_Control = Literal["cancel", "pause", "resume"]
+
+#: The statuses that show a control request already took effect.
+_DONE_WHEN: Final[dict[str, frozenset[str]]] = {
+    "cancel": frozenset({"cancelled"}),
+    "pause": frozenset({"paused"}),
+    "resume": frozenset({"validating_files", "queued", "running"}),
+}
+
+
+def _action(name: _Control, job_id: str) -> Request:
     def call(c: Any) -> object:
         jobs = c.fine_tuning.jobs
         method: Callable[[str], object] = {
@@ -1490,6 +1481,23 @@ def _action(name: Literal["cancel", "pause", "resume"], job_id: str) -> Request:
         return method(job_id)
 
     return Request(f"{name} fine-tuning job {job_id}", call)
+
+
+def control_flow(name: _Control, job_id: str) -> Flow[FineTuningJob]:
+    """Cancel, pause or resume; a retry after an ambiguous failure checks before re-sending.
+
+    Sent twice, a control request fails the second time (the job is already cancelled, say),
+    so after a lost reply the job's status says whether the first one took effect.
+    """
+
+    def already() -> Flow[FineTuningJob | None]:
+        job: FineTuningJob = yield _retrieve(job_id)
+        return job if _status(job) in _DONE_WHEN[name] else None
+
+    result: FineTuningJob = yield once(
+        f"{name} fine-tuning job {job_id}", _action(name, job_id), already
+    )
+    return result
 
 
 def _single(request: Request) -> Flow[Any]:

@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import openai
 
-from ._client import Attempt, Request, arun_flow, resolve_async_client, resolve_client, run_flow
+from ._client import Request, arun_flow, once, resolve_async_client, resolve_client, run_flow
 from ._exceptions import DatasetError
-from ._retry import is_ambiguous
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -134,23 +133,10 @@ def _add_part(upload_id: str, number: int, chunk: bytes) -> Request:
     )
 
 
-def _create_file(name: str, data: bytes, digest: str, state: dict[str, bool]) -> Flow[object]:
-    """One attempt at ``files.create``; after an ambiguous failure, look before re-sending."""
-    if state.get("ambiguous"):
-        existing = yield from _find_existing(digest, len(data))
-        if existing is not None:
-            logger.info("an earlier attempt stored %s as %s; reusing it", name, existing.id)
-            return existing
-    try:
-        return (
-            yield Request(
-                f"upload {name}",
-                lambda c: c.files.create(file=(name, data, _MIME), purpose=_PURPOSE),
-            )
-        )
-    except Exception as exc:
-        state["ambiguous"] = state.get("ambiguous", False) or is_ambiguous(exc)
-        raise
+def _create_file(name: str, data: bytes) -> Request:
+    return Request(
+        f"upload {name}", lambda c: c.files.create(file=(name, data, _MIME), purpose=_PURPOSE)
+    )
 
 
 def _upload_in_parts(name: str, data: bytes, part_size: int) -> Flow[str]:
@@ -224,8 +210,9 @@ def upload_flow(
         return existing.id
     if len(data) > max_direct:
         return (yield from _upload_in_parts(name, data, part_size))
-    state: dict[str, bool] = {}
-    file = yield Attempt(f"upload {name}", lambda: _create_file(name, data, digest, state))
+    file = yield once(
+        f"upload {name}", _create_file(name, data), lambda: _find_existing(digest, len(data))
+    )
     file_id: str = cast("Any", file).id
     logger.info("uploaded %s as %s (%d bytes)", name, file_id, len(data))
     return file_id

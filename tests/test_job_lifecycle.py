@@ -209,6 +209,29 @@ def test_cancel_pause_resume(fake: FakeJobs, client: openai.OpenAI, policy: Retr
     assert job.refresh().status == "cancelled"
 
 
+def test_a_lost_cancel_reply_is_not_sent_again(
+    fake: FakeJobs,
+    client: openai.OpenAI,
+    policy: RetryPolicy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job = _get(fake, client, policy, status="running")
+    fake.faults["cancel"] = [Fault(error=httpx.ConnectError("reset"), after=True)]
+    with caplog.at_level(logging.WARNING, logger="finetune_kit"):
+        assert job.cancel().status == "cancelled"
+    assert fake.calls["cancel"] == 1
+    assert "earlier attempt took effect (ftjob-1)" in caplog.text
+
+
+def test_a_failed_pause_is_sent_again(
+    fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy
+) -> None:
+    job = _get(fake, client, policy, status="running")
+    fake.faults["pause"] = [Fault(response=error_response(502))]
+    assert job.pause().status == "paused"
+    assert fake.calls["pause"] == 2
+
+
 # --- wait() ---------------------------------------------------------------------------------
 
 
