@@ -18,6 +18,7 @@ not slower than the floor; peak RSS under 200 MB for 1M examples.
 
     python benchmarks/validate_throughput.py               # default N, about a minute
     python benchmarks/validate_throughput.py --n 100000 --rss
+    python benchmarks/validate_throughput.py --n 1000000 --max-words 8 --rss-only
 """
 
 from __future__ import annotations
@@ -53,23 +54,26 @@ SYSTEMS = (
 )
 
 
-def _text(rng: random.Random) -> str:
-    n = rng.choice((3, 8, 20, 60, 200))  # mixed lengths: labels to long paragraphs
+LENGTHS = (3, 8, 20, 60, 200)  # words: from labels to long paragraphs
+
+
+def _text(rng: random.Random, max_words: int) -> str:
+    n = rng.choice([n for n in LENGTHS if n <= max_words] or [max_words])
     words = " ".join(rng.choice(WORDS) for _ in range(n))
     if rng.random() < 0.2:
         words += " " + "".join(rng.choice(CHINESE) for _ in range(max(2, n // 2)))
     return words[0].upper() + words[1:] + "."
 
 
-def generate(path: Path, n: int, seed: int = 0) -> None:
+def generate(path: Path, n: int, *, max_words: int = 200, seed: int = 0) -> None:
     """Write ``n`` chat examples, one to four turns each, to ``path``."""
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as out:
         for _ in range(n):
             messages = [{"role": "system", "content": rng.choice(SYSTEMS)}]
             for _turn in range(rng.randint(1, 4)):
-                messages.append({"role": "user", "content": _text(rng)})
-                messages.append({"role": "assistant", "content": _text(rng)})
+                messages.append({"role": "user", "content": _text(rng, max_words)})
+                messages.append({"role": "assistant", "content": _text(rng, max_words)})
             out.write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")
 
 
@@ -181,13 +185,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the best time counts")
     parser.add_argument("--rss", action="store_true", help="also measure peak memory")
     parser.add_argument(
+        "--max-words",
+        type=int,
+        default=200,
+        help="longest text (words); memory depends on the number of examples, not their size",
+    )
+    parser.add_argument(
         "--rss-only", action="store_true", help="only peak memory and the serial token count"
     )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.jsonl"
-        t_gen, _ = timed(lambda: generate(path, args.n))
+        t_gen, _ = timed(lambda: generate(path, args.n, max_words=args.max_words))
         size = path.stat().st_size
         print(f"{args.n:,} examples, {size / 1e6:.1f} MB, generated in {t_gen:.1f}s")
         encoding_for_model(args.model)  # load the encoding outside the timings

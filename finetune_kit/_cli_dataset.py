@@ -20,7 +20,7 @@ from ._types import DatasetKind
 if TYPE_CHECKING:
     import argparse
 
-    from ._types import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
+    from ._types import CostEstimate, DatasetStats, Problem, ValidationReport
 
 __all__ = ["JSON_SCHEMA_VERSION", "register", "render_text"]
 
@@ -100,7 +100,7 @@ def render_text(
     for title, problems in (("Errors", report.errors), ("Warnings", report.warnings)):
         if problems:
             lines += ["", title, *_problem_rows(problems, report.counts)]
-    lines += ["", *_stats_rows(stats), "", *_cost_rows(cost)]
+    lines += ["", str(stats), "", *_cost_rows(cost)]
     return "\n".join(lines) + "\n"
 
 
@@ -123,32 +123,6 @@ def _problem_rows(problems: list[Problem], counts: dict[str, int]) -> list[str]:
         if rest > 0:
             rows.append(f"  {'':<11} ... and {rest:,} more {code}")
     return rows
-
-
-def _stats_rows(stats: DatasetStats) -> list[str]:
-    rows = [
-        f"Tokens ({stats.encoding}, training context {stats.training_context:,} per example)",
-        f"  total {stats.total_tokens:,} · trained (assistant) {stats.assistant_tokens:,} · "
-        f"billable per epoch {stats.billable_tokens:,} · over the limit {stats.n_over_limit:,}",
-        f"  {'per example':<18}"
-        + "".join(f"{h:>9}" for h in ("min", "p10", "p50", "mean"))
-        + "".join(f"{h:>9}" for h in ("p90", "max")),
-    ]
-    for label, dist in (
-        ("tokens", stats.tokens_per_example),
-        ("trained tokens", stats.assistant_tokens_per_example),
-        ("messages", stats.messages_per_example),
-    ):
-        rows.append(f"  {label:<18}" + _dist_cells(dist))
-    if stats.label_counts:
-        labels = " · ".join(f"{k} {v:,}" for k, v in stats.label_counts.items())
-        rows.append(f"Labels ({len(stats.label_counts)}): {labels}")
-    return rows
-
-
-def _dist_cells(dist: Distribution) -> str:
-    values = (dist.min, dist.p10, dist.p50, dist.mean, dist.p90, dist.max)
-    return "".join(f"{v:>9,.0f}" if float(v).is_integer() else f"{v:>9,.1f}" for v in values)
 
 
 def _cost_rows(cost: CostEstimate | None) -> list[str]:

@@ -138,6 +138,11 @@ class Distribution(BaseModel):
     p90: float
     max: float
 
+    def cells(self) -> str:
+        """min, p10, p50, mean, p90, max right-aligned in columns of 9 (for tables)."""
+        values = (self.min, self.p10, self.p50, self.mean, self.p90, self.max)
+        return "".join(f"{v:>9,.0f}" if float(v).is_integer() else f"{v:>9,.1f}" for v in values)
+
     @classmethod
     def from_counts(cls, counts: Mapping[int, int]) -> Distribution:
         """Summarise a histogram ``{value: how many examples have it}``.
@@ -210,6 +215,25 @@ class DatasetStats(BaseModel):
     assistant_tokens_per_example: Distribution
     messages_per_example: Distribution
     label_counts: dict[str, int] | None = None
+
+    def __str__(self) -> str:
+        rows = [
+            f"Tokens ({self.encoding}, training context {self.training_context:,} per example)",
+            f"  total {self.total_tokens:,} · trained (assistant) {self.assistant_tokens:,} · "
+            f"billable per epoch {self.billable_tokens:,} · over the limit {self.n_over_limit:,}",
+            f"  {'per example':<18}"
+            + "".join(f"{h:>9}" for h in ("min", "p10", "p50", "mean", "p90", "max")),
+        ]
+        for label, dist in (
+            ("tokens", self.tokens_per_example),
+            ("trained tokens", self.assistant_tokens_per_example),
+            ("messages", self.messages_per_example),
+        ):
+            rows.append(f"  {label:<18}" + dist.cells())
+        if self.label_counts:
+            labels = " · ".join(f"{k} {v:,}" for k, v in self.label_counts.items())
+            rows.append(f"Labels ({len(self.label_counts)}): {labels}")
+        return "\n".join(rows)
 
 
 class CostEstimate(BaseModel):
