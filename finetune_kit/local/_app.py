@@ -318,6 +318,9 @@ class LocalHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when an async client opens
+    # dozens at once.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: App, *, max_body_bytes: int) -> None:
         self.app = app

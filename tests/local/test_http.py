@@ -246,3 +246,23 @@ def test_an_internal_error_fails_the_job_not_the_server(
     assert job.error is not None
     assert job.error.code == "internal_error"
     assert client.models.list().data
+
+
+async def test_concurrent_requests(local_server: LocalServer) -> None:
+    import asyncio
+
+    client = local_server.async_client(max_retries=0)
+    uploads = [
+        client.files.create(file=(f"f{i}.jsonl", b"{}\n"), purpose="user_data") for i in range(10)
+    ]
+    chats = [
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": f"Answer with one of: a, b. Case {i}"}],
+        )
+        for i in range(30)
+    ]
+    files, replies = await asyncio.gather(asyncio.gather(*uploads), asyncio.gather(*chats))
+    assert len({f.id for f in files} | {r.id for r in replies}) == 40
+    assert len((await client.files.list()).data) == 10
+    await client.close()

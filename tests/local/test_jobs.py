@@ -333,6 +333,7 @@ def test_identical_jobs_train_identically_without_a_seed(local_server: LocalServ
             messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hm"}],
             logprobs=True,
             top_logprobs=5,
+            temperature=0,
         )
         for m in models
     ]
