@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -238,3 +239,21 @@ def test_cancel(jobs: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cancel", "ftjob-1"]) == 0
     assert capsys.readouterr().out == "ftjob-1: cancelled\n"
     assert jobs.jobs["ftjob-1"]["status"] == "cancelled"
+
+
+def test_ctrl_c_while_waiting_exits_130_and_says_how_to_resume(
+    jobs: FakeJobs,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt(f"Ctrl-C during a {seconds}s wait")
+
+    jobs.add(job_json(status="running"))
+    monkeypatch.setattr("time.sleep", interrupt)
+    with caplog.at_level(logging.WARNING, logger="finetune_kit"):
+        assert main(["wait", "ftjob-1", "--no-progress"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert "Job.get('ftjob-1').wait()" in caplog.text
+    assert jobs.jobs["ftjob-1"]["status"] == "running"
