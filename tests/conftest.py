@@ -17,6 +17,8 @@ import respx
 
 from finetune_kit import RetryPolicy
 
+from .sdk_fakes import FakeJobs, Sleeps
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -30,6 +32,24 @@ def api() -> Iterator[respx.Router]:
     using = "httpcore2" if OPENAI_MAJOR >= 3 else "httpcore"
     with respx.mock(base_url=BASE_URL, using=using, assert_all_called=False) as router:
         yield router
+
+
+@pytest.fixture
+def fake(api: respx.Router) -> FakeJobs:
+    """An in-memory fine-tuning jobs service behind ``api`` (see ``sdk_fakes.FakeJobs``)."""
+    return FakeJobs(api)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """Records the waits of a retry policy instead of sleeping."""
+    return Sleeps()
+
+
+@pytest.fixture
+def policy(sleeps: Sleeps) -> RetryPolicy:
+    """A retry policy whose sleeps and clock are ``sleeps``'s (no real waiting)."""
+    return sleeps.policy()
 
 
 @pytest.fixture

@@ -40,21 +40,6 @@ def test_public_surfaces_match() -> None:
     assert not issubclass(AsyncJob, Job)
 
 
-@pytest.fixture
-def fake(api: respx.Router) -> FakeJobs:
-    return FakeJobs(api)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def policy(sleeps: Sleeps) -> RetryPolicy:
-    return sleeps.policy()
-
-
 async def test_async_create_survives_a_dropped_connection(
     fake: FakeJobs,
     async_client: openai.AsyncOpenAI,

@@ -30,21 +30,6 @@ if TYPE_CHECKING:
     from finetune_kit._types import DatasetKind
 
 
-@pytest.fixture
-def fake(api: respx.Router) -> FakeJobs:
-    return FakeJobs(api)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def policy(sleeps: Sleeps) -> RetryPolicy:
-    return sleeps.policy()
-
-
 @pytest.fixture(autouse=True)
 def _today(monkeypatch: pytest.MonkeyPatch) -> None:
     # Far from any retirement date of the models used here, unless a test moves it.

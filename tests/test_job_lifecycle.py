@@ -28,21 +28,6 @@ if TYPE_CHECKING:
 CSV = "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n1,2.0,0.4,2.1,0.4\n"
 
 
-@pytest.fixture
-def fake(api: respx.Router) -> FakeJobs:
-    return FakeJobs(api)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def policy(sleeps: Sleeps) -> RetryPolicy:
-    return sleeps.policy()
-
-
 def _get(fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy, **job: Any) -> Job:
     fake.add(job_json(**job))
     return Job.get(job.get("job_id", "ftjob-1"), client=client, retry=policy)

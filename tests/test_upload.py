@@ -31,16 +31,6 @@ def files(api: respx.Router) -> FakeFiles:
     return FakeFiles(api)
 
 
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def policy(sleeps: Sleeps) -> RetryPolicy:
-    return sleeps.policy()
-
-
 def test_upload_names_the_file_by_content_hash(
     files: FakeFiles, client: openai.OpenAI, policy: RetryPolicy
 ) -> None:
