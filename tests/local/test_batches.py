@@ -11,9 +11,7 @@ import pytest
 from .helpers import jsonl, upload
 
 if TYPE_CHECKING:
-    from finetune_kit.local import LocalServer
-
-    from .conftest import FakeClock
+    from finetune_kit.local import LocalServer, ManualClock
 
 PROMPT = "Answer with one of: yes, no"
 
@@ -23,7 +21,7 @@ def _line(custom_id: str, body: dict[str, object]) -> dict[str, object]:
 
 
 def test_batch_lifecycle_output_and_error_files(
-    clocked_server: LocalServer, clock: FakeClock
+    clocked_server: LocalServer, clock: ManualClock
 ) -> None:
     client = clocked_server.client(max_retries=0)
     good = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": PROMPT}]}
@@ -67,7 +65,7 @@ def test_batch_lifecycle_output_and_error_files(
     assert [b.id for b in client.batches.list()] == [batch.id]
 
 
-def test_malformed_batch_file_fails(clocked_server: LocalServer, clock: FakeClock) -> None:
+def test_malformed_batch_file_fails(clocked_server: LocalServer, clock: ManualClock) -> None:
     client = clocked_server.client(max_retries=0)
     batch = client.batches.create(
         input_file_id=upload(client, b"not json\n", purpose="batch"),

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
 
 from finetune_kit._tokens import encoding_for_model
-from finetune_kit.local import LocalServer
+from finetune_kit.local import LocalServer, ManualClock
 
 from .helpers import LABELS, SYSTEM, chat_line, demo_rows, jsonl, upload
 
@@ -35,25 +34,27 @@ def first(text: str) -> str:
     return ENC.decode(ENC.encode(text)[:1])
 
 
-def _wait_job(client: openai.OpenAI, job_id: str) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job = client.fine_tuning.jobs.retrieve(job_id)
-        if job.status == "succeeded" and job.fine_tuned_model:
-            return job.fine_tuned_model
-        assert job.status not in ("failed", "cancelled"), job.error
-        time.sleep(0.01)
-    raise AssertionError("job did not finish")
+def _wait_job(client: openai.OpenAI, job_id: str, clock: ManualClock) -> str:
+    clock.advance(3600)  # far past any small job's end
+    job = client.fine_tuning.jobs.retrieve(job_id)
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model
+    return job.fine_tuned_model
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    with LocalServer(speed=1000.0) as srv:
+def mclock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="module")
+def server(mclock: ManualClock) -> Iterator[LocalServer]:
+    with LocalServer(clock=mclock) as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
-def tuned(server: LocalServer) -> str:
+def tuned(server: LocalServer, mclock: ManualClock) -> str:
     """A model tuned on 200 demo rows (module-wide: training once is enough)."""
     client = server.client(max_retries=0)
     rows = demo_rows()[::2][:200]
@@ -63,7 +64,7 @@ def tuned(server: LocalServer) -> str:
         suffix="chat",
         seed=0,  # the tests below expect this model's answers: keep its training fixed
     )
-    return _wait_job(client, job.id)
+    return _wait_job(client, job.id, mclock)
 
 
 @pytest.fixture
@@ -295,7 +296,9 @@ def test_reasoning_models_spend_hidden_tokens(client: openai.OpenAI) -> None:
     assert starved.choices[0].finish_reason == "length"
 
 
-def test_rft_tuned_reasoning_model_inherits_refusals(server: LocalServer) -> None:
+def test_rft_tuned_reasoning_model_inherits_refusals(
+    server: LocalServer, mclock: ManualClock
+) -> None:
     client = server.client(max_retries=0)
     lines = [
         {"messages": [{"role": "user", "content": text}], "label": label}
@@ -317,7 +320,7 @@ def test_rft_tuned_reasoning_model_inherits_refusals(server: LocalServer) -> Non
             },
         },
     )
-    model = _wait_job(client, job.id)
+    model = _wait_job(client, job.id, mclock)
     assert model.startswith("ft:o4-mini:local::")
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
@@ -330,7 +333,7 @@ def test_rft_tuned_reasoning_model_inherits_refusals(server: LocalServer) -> Non
     assert reply.choices[0].message.content in LABELS
 
 
-def test_unknown_and_deleted_models(client: openai.OpenAI, server: LocalServer) -> None:
+def test_unknown_and_deleted_models(client: openai.OpenAI, mclock: ManualClock) -> None:
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="ft:gpt-4o-mini:x::y", messages=_msgs("a", "b"))
     assert info.value.code == "model_not_found"
@@ -339,13 +342,12 @@ def test_unknown_and_deleted_models(client: openai.OpenAI, server: LocalServer) 
         model="gpt-4o-mini",
         training_file=upload(client, jsonl([chat_line(t, label) for t, label in rows])),
     )
-    model = _wait_job(client, job.id)
+    model = _wait_job(client, job.id, mclock)
     assert client.models.delete(model).deleted
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model=model, messages=_msgs("a", "b"))
     with pytest.raises(openai.PermissionDeniedError):
         client.models.delete("gpt-4o-mini")
-    del server
 
 
 def test_models_retrieve_shutdown_dates(client: openai.OpenAI, tuned: str) -> None:

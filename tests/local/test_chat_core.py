@@ -9,7 +9,7 @@ import pytest
 
 import finetune_kit.local
 from finetune_kit._tokens import encoding_for_model
-from finetune_kit.local import FaultRule, Faults
+from finetune_kit.local import FaultRule, Faults, ManualClock
 from finetune_kit.local._chat import (
     Candidate,
     count_prompt_tokens,
@@ -24,7 +24,27 @@ ENC = encoding_for_model("gpt-4o-mini")
 
 
 def test_public_names() -> None:
-    assert finetune_kit.local.__all__ == ["FaultKind", "FaultRule", "Faults", "LocalServer"]
+    assert finetune_kit.local.__all__ == [
+        "FaultKind",
+        "FaultRule",
+        "Faults",
+        "LocalServer",
+        "ManualClock",
+    ]
+
+
+def test_manual_clock() -> None:
+    import asyncio
+
+    clock = ManualClock(100.0)
+    assert clock() == 100.0
+    clock.advance(1.5)
+    clock.sleep(0.5)
+    asyncio.run(clock.asleep(1.0))
+    assert clock() == 103.0
+    with pytest.raises(ValueError, match="backwards"):
+        clock.advance(-1)
+    assert repr(clock) == "ManualClock(103.000)"
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from finetune_kit.local import LocalServer
 from .helpers import SYSTEM, small_training_file, upload
 
 if TYPE_CHECKING:
-    from .conftest import FakeClock
+    from finetune_kit.local import ManualClock
 
 
 def _raw(
@@ -183,7 +183,7 @@ async def test_async_client(local_server: LocalServer) -> None:
     await client.close()
 
 
-def test_start_is_fast_and_stop_closes_connections(clock: FakeClock) -> None:
+def test_start_is_fast_and_stop_closes_connections(clock: ManualClock) -> None:
     started = time.perf_counter()
     server = LocalServer(clock=clock).start()
     assert time.perf_counter() - started < 0.5

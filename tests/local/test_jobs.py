@@ -12,9 +12,7 @@ import pytest
 from .helpers import SYSTEM, chat_line, jsonl, small_training_file, upload
 
 if TYPE_CHECKING:
-    from finetune_kit.local import LocalServer
-
-    from .conftest import FakeClock
+    from finetune_kit.local import LocalServer, ManualClock
 
 
 def _events(
@@ -24,7 +22,7 @@ def _events(
 
 
 def test_full_lifecycle_with_pause_and_resume(
-    clocked_server: LocalServer, clock: FakeClock
+    clocked_server: LocalServer, clock: ManualClock
 ) -> None:
     client = clocked_server.client(max_retries=0)
     file_id = upload(client, small_training_file(30))
@@ -263,7 +261,7 @@ def test_metadata_filter(clocked_server: LocalServer) -> None:
     assert [j.id for j in nulls] == [plain.id]
 
 
-def test_cancel(clocked_server: LocalServer, clock: FakeClock) -> None:
+def test_cancel(clocked_server: LocalServer, clock: ManualClock) -> None:
     client = clocked_server.client(max_retries=0)
     job = client.fine_tuning.jobs.create(
         model="gpt-4o-mini", training_file=upload(client, small_training_file(12))
@@ -283,7 +281,7 @@ def test_cancel(clocked_server: LocalServer, clock: FakeClock) -> None:
 
 
 def test_invalid_training_file_fails_the_job_naming_the_line(
-    clocked_server: LocalServer, clock: FakeClock
+    clocked_server: LocalServer, clock: ManualClock
 ) -> None:
     client = clocked_server.client(max_retries=0)
     lines = small_training_file(12).decode().splitlines()

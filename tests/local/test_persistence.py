@@ -13,10 +13,10 @@ if TYPE_CHECKING:
 
     from openai.types.chat import ChatCompletionMessageParam
 
-    from .conftest import FakeClock
+    from finetune_kit.local import ManualClock
 
 
-def test_restart_loses_nothing(tmp_path: Path, clock: FakeClock) -> None:
+def test_restart_loses_nothing(tmp_path: Path, clock: ManualClock) -> None:
     data = small_training_file(20)
     with LocalServer(data_dir=tmp_path, clock=clock) as first:
         client = first.client(max_retries=0)
@@ -77,7 +77,7 @@ def test_restart_loses_nothing(tmp_path: Path, clock: FakeClock) -> None:
         assert len(client.fine_tuning.jobs.checkpoints.list(running.id).data) == 3
 
 
-def test_deletes_persist(tmp_path: Path, clock: FakeClock) -> None:
+def test_deletes_persist(tmp_path: Path, clock: ManualClock) -> None:
     with LocalServer(data_dir=tmp_path, clock=clock) as first:
         client = first.client(max_retries=0)
         keep = upload(client, b"{}\n", purpose="user_data")
