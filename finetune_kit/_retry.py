@@ -282,6 +282,29 @@ class _Attempts:
         self.clock = policy.clock or time.monotonic
         self.started = self.clock()
         self.decision = Decision(False, 0.0, "")
+        # Attempts made before tenacity took over (the fast path's first one).
+        self.offset = 0
+
+    def first_failed(self, exc: BaseException) -> bool:
+        """After the fast path's first attempt raised ``exc``: retry it (and log why)?"""
+        if not self._decide(exc, 1):
+            return False
+        self._log_retry(exc, 1)
+        self.offset = 1
+        return True
+
+    def _decide(self, exc: BaseException, attempt: int) -> bool:
+        self.decision = decide(
+            self.policy,
+            exc,
+            attempt=attempt,
+            elapsed=self.clock() - self.started,
+            now=time.time(),
+            rand=random.random(),
+        )
+        if not self.decision.retry:
+            self._give_up(exc, attempt)
+        return self.decision.retry
 
     def retry(self, state: tenacity.RetryCallState) -> bool:
         outcome = state.outcome
@@ -290,17 +313,7 @@ class _Attempts:
         exc = outcome.exception()
         if exc is None:  # pragma: no cover - a failed outcome always holds an exception
             return False
-        self.decision = decide(
-            self.policy,
-            exc,
-            attempt=state.attempt_number,
-            elapsed=self.clock() - self.started,
-            now=time.time(),
-            rand=random.random(),
-        )
-        if not self.decision.retry:
-            self._give_up(exc, state.attempt_number)
-        return self.decision.retry
+        return self._decide(exc, state.attempt_number + self.offset)
 
     def wait(self, state: tenacity.RetryCallState) -> float:
         del state  # the decision made in retry() already holds the wait
@@ -308,12 +321,15 @@ class _Attempts:
 
     def before_sleep(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
+        self._log_retry(exc, state.attempt_number + self.offset)
+
+    def _log_retry(self, exc: BaseException | None, attempt: int) -> None:
         logger.warning(
             "%s failed (%s%s); retry %d of %d in %.2fs",
             self.description,
             self.decision.reason,
             _request_id_suffix(exc),
-            state.attempt_number,
+            attempt,
             self.policy.max_attempts - 1,
             self.decision.wait,
         )
@@ -355,11 +371,20 @@ def call_with_retry(policy: RetryPolicy | None, fn: Callable[[], T], *, descript
         Exception: whatever ``fn`` raised last, unchanged, once retrying stops.
     """
     attempts = _Attempts(policy or DEFAULT_RETRY, description)
+    sleep = attempts.policy.sleep or time.sleep
+    # Fast path: most calls succeed the first time, and building tenacity's machinery costs
+    # more CPU than the rest of a cheap call; tenacity takes over from the second attempt.
+    try:
+        return fn()
+    except Exception as exc:
+        if not attempts.first_failed(exc):
+            raise
+    sleep(attempts.decision.wait)
     retrying = tenacity.Retrying(
         retry=attempts.retry,
         wait=attempts.wait,
         before_sleep=attempts.before_sleep,
-        sleep=attempts.policy.sleep or time.sleep,
+        sleep=sleep,
         reraise=True,
     )
     return retrying(fn)
@@ -370,11 +395,18 @@ async def acall_with_retry(
 ) -> T:
     """The async sibling of :func:`call_with_retry` (``fn`` returns an awaitable)."""
     attempts = _Attempts(policy or DEFAULT_RETRY, description)
+    sleep = attempts.policy.async_sleep or asyncio.sleep
+    try:  # the fast path, as in call_with_retry
+        return await fn()
+    except Exception as exc:
+        if not attempts.first_failed(exc):
+            raise
+    await sleep(attempts.decision.wait)
     retrying = tenacity.AsyncRetrying(
         retry=attempts.retry,
         wait=attempts.wait,
         before_sleep=attempts.before_sleep,
-        sleep=attempts.policy.async_sleep or asyncio.sleep,
+        sleep=sleep,
         reraise=True,
     )
 

@@ -356,3 +356,43 @@ def test_default_async_client_is_one_per_event_loop(monkeypatch: pytest.MonkeyPa
         assert _client._default_async() is _client._default_async()  # outside any loop
     finally:
         _client._reset_defaults()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_first_attempt_fast_path_keeps_budget_waits_and_log_numbering(
+    is_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The first attempt runs without tenacity; the budget, the waits and the numbering in
+    # the logs must be the same as if tenacity had run every attempt.
+    waits: list[float] = []
+    calls: list[int] = []
+
+    def fail() -> None:
+        calls.append(1)
+        raise connection_error()
+
+    async def afail() -> None:
+        fail()
+
+    async def asleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    policy = RetryPolicy(max_attempts=3, jitter=0.0, sleep=waits.append, async_sleep=asleep)
+    caplog.set_level(logging.WARNING, logger="finetune_kit")
+
+    def run() -> None:
+        if is_async:
+            asyncio.run(acall_with_retry(policy, afail, description="op"))
+        else:
+            call_with_retry(policy, fail, description="op")
+
+    with pytest.raises(openai.APIConnectionError):
+        run()
+    assert len(calls) == 3
+    assert waits == [0.5, 1.0]
+    messages = [r.getMessage() for r in caplog.records]
+    assert [m for m in messages if "retry" in m and "of 2" in m] == [
+        "op failed (connection error); retry 1 of 2 in 0.50s",
+        "op failed (connection error); retry 2 of 2 in 1.00s",
+    ]
+    assert messages[-1].startswith("op failed after 3 attempts")
