@@ -38,7 +38,7 @@ from ._inputs import (
     validate_file,
 )
 from ._persist import Persistence
-from ._trainer import LinearModel, TrainingExample, TrainingRun, train
+from ._trainer import LinearModel, TrainingExample, TrainingRun, limit_examples, train
 
 if TYPE_CHECKING:
     import os
@@ -789,8 +789,11 @@ class Store:
         batch = max(1, min(256, math.ceil(len(train_set) * 0.002))) if size == "auto" else size
         lr_mult = hyper.get("learning_rate_multiplier", "auto")
         lr = 1.0 if lr_mult == "auto" else float(lr_mult)
+        learned, note = limit_examples(train_set, seed=job["seed"])
+        if note is not None:
+            self._event(job, at, note, level="warn")
         run = train(
-            train_set,
+            learned,
             validation=inputs.get("validation_file", []),
             n_epochs=epochs,
             batch_size=int(batch),

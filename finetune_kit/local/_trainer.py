@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "MAX_ANSWERS",
+    "MAX_EXAMPLES",
     "LinearModel",
     "StepMetrics",
     "TrainingExample",
@@ -33,11 +35,19 @@ __all__ = [
     "content_text",
     "context_text",
     "features",
+    "limit_examples",
     "train",
     "words",
 ]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+#: At most this many distinct answers are learned (the most frequent): the model's size and
+#: training time grow with the number of answers, and free-text replies would explode both.
+MAX_ANSWERS = 100
+#: At most this many examples are trained on (a seeded sample): training is pure Python and
+#: holds the server's lock.
+MAX_EXAMPLES = 5000
 
 
 def words(text: str) -> list[str]:
@@ -274,6 +284,39 @@ def train(
         epoch_ends.append(step)
         snapshots[step] = model.copy()
     return TrainingRun(model=model, steps=steps, epoch_ends=epoch_ends, snapshots=snapshots)
+
+
+def limit_examples(
+    examples: list[TrainingExample],
+    *,
+    seed: int,
+    max_answers: int = MAX_ANSWERS,
+    max_examples: int = MAX_EXAMPLES,
+) -> tuple[list[TrainingExample], str | None]:
+    """Keep the examples of the ``max_answers`` most frequent answers, at most ``max_examples``.
+
+    Returns the kept examples (in their original order) and a note saying what was left out,
+    or None when nothing was.
+    """
+    counts: dict[str, int] = {}
+    for ex in examples:
+        counts[ex.answer] = counts.get(ex.answer, 0) + 1
+    notes: list[str] = []
+    kept = examples
+    if len(counts) > max_answers:
+        top = set(sorted(counts, key=lambda a: (-counts[a], a))[:max_answers])
+        kept = [ex for ex in kept if ex.answer in top]
+        notes.append(
+            f"the {max_answers} most frequent of {len(counts)} distinct answers are learned; "
+            f"{len(examples) - len(kept)} examples with rarer answers were skipped"
+        )
+    if len(kept) > max_examples:
+        chosen = sorted(random.Random(seed).sample(range(len(kept)), max_examples))
+        notes.append(f"{max_examples} of {len(kept)} examples were sampled for training")
+        kept = [kept[i] for i in chosen]
+    if not notes:
+        return kept, None
+    return kept, "The built-in model trains at a small scale: " + "; ".join(notes) + "."
 
 
 def _stable_unit(*parts: str) -> float:

@@ -18,7 +18,13 @@ from finetune_kit.local._chat import (
     find_listed_labels,
     generate,
 )
-from finetune_kit.local._trainer import TrainingExample, base_scores, features, train
+from finetune_kit.local._trainer import (
+    TrainingExample,
+    base_scores,
+    features,
+    limit_examples,
+    train,
+)
 
 ENC = encoding_for_model("gpt-4o-mini")
 
@@ -172,3 +178,16 @@ def test_faults_equality_ignores_counters() -> None:
     b = Faults([FaultRule("drop", first=1)])
     assert a.pick("GET", "/x") is not None
     assert a == b
+
+
+def test_limit_examples_caps_answers_and_examples() -> None:
+    examples = [TrainingExample(f"q{i}", f"a{i % 7}") for i in range(70)]
+    examples += [TrainingExample("rare", "only-once")]
+    kept, note = limit_examples(examples, seed=1, max_answers=7, max_examples=30)
+    assert len(kept) == 30
+    assert {ex.answer for ex in kept} <= {f"a{i}" for i in range(7)}
+    assert note is not None
+    assert "7 most frequent of 8" in note
+    assert "30 of 70" in note
+    assert kept == limit_examples(examples, seed=1, max_answers=7, max_examples=30)[0]
+    assert limit_examples(examples, seed=1) == (examples, None)
