@@ -604,7 +604,7 @@ class Store:
     def _advance_job(self, job: dict[str, Any], now: float) -> None:
         x = job["_x"]
         t = self.timing
-        start_status = job["status"]
+        before = (job["status"], x["revealed"])
         if job["status"] == "validating_files" and now >= x["phase_start"] + t.validating:
             at = x["phase_start"] + t.validating
             self._validate_and_train(job, at)
@@ -621,7 +621,7 @@ class Store:
             self._event(job, at, "Fine-tuning job started")
         if job["status"] == "running":
             self._reveal(job, now)
-        if job["status"] != start_status or job["status"] == "running":
+        if (job["status"], x["revealed"]) != before:
             self._set_estimate(job)
             self._stage("job", job["id"], job)
 
