@@ -327,6 +327,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self.max_body_bytes = max_body_bytes
         self.connections: set[socket.socket] = set()
         self.handlers: set[threading.Thread] = set()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
     def close_connections(self, *, wait: float = 2.0) -> None:

@@ -266,3 +266,16 @@ async def test_concurrent_requests(local_server: LocalServer) -> None:
     assert len({f.id for f in files} | {r.id for r in replies}) == 40
     assert len((await client.files.list()).data) == 10
     await client.close()
+
+
+def test_ipv6_loopback_and_localhost() -> None:
+    with LocalServer(host="localhost") as server:
+        assert server.url.startswith("http://localhost:")
+        assert server.client(max_retries=0).models.list().data
+    try:
+        server = LocalServer(host="::1").start()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with server:
+        assert server.url.startswith("http://[::1]:")
+        assert server.client(max_retries=0).models.list().data
