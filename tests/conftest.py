@@ -1,4 +1,4 @@
-"""Shared fixtures: mocked OpenAI clients for wiring tests, and a clock shared with servers.
+"""Shared fixtures: mocked OpenAI clients for wiring tests; local backends and their clock.
 
 openai 3.x sends requests through httpx2/httpcore2, which plain respx does not see; the
 ``pytest-httpx2`` plugin registers respx's ``httpcore2`` mocker. openai 2.x still uses
@@ -7,8 +7,6 @@ httpx/httpcore. ``api`` picks the right one so a test is written once for both.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import TYPE_CHECKING
 
 import openai
@@ -16,6 +14,7 @@ import pytest
 import respx
 
 from finetune_kit import RetryPolicy
+from finetune_kit.local import LocalServer, ManualClock
 
 from .sdk_fakes import FakeJobs, Sleeps
 
@@ -64,44 +63,48 @@ def async_client() -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(api_key="sk-test-not-a-real-key", base_url=BASE_URL)
 
 
-class SharedClock:
-    """Fake time for both ends of a loopback test.
+class RecordingClock(ManualClock):
+    """A :class:`~finetune_kit.local.ManualClock` that also records every sleep.
 
-    A :class:`~finetune_kit.local.LocalServer` built with ``clock=`` reads it; the library's
-    waits (polling, retry backoff, Retry-After) go through :meth:`policy`'s injected sleeps,
-    which advance it instead of sleeping. Whole fine-tuning flows then run without real waits.
+    Shared by both ends of a loopback test: the server built with ``clock=`` reads it, and the
+    library's waits (polling, retry backoff, Retry-After) go through :meth:`policy`'s injected
+    sleeps, which advance it instead of sleeping — whole flows run without real waits.
     """
 
     def __init__(self) -> None:
-        self._now = 1_800_000_000.0
-        self._lock = threading.Lock()
+        super().__init__()
         self.slept: list[float] = []
 
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
     def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-            self.slept.append(seconds)
+        self.slept.append(seconds)
+        super().sleep(seconds)
 
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-        await asyncio.sleep(0)  # still yield to the loop, as a real sleep would
+    async def asleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await super().asleep(seconds)
 
     def policy(self) -> RetryPolicy:
         """A retry policy whose waits advance this clock (no jitter, generous attempts)."""
         return RetryPolicy(
-            max_attempts=8,
-            sleep=self.sleep,
-            async_sleep=self.async_sleep,
-            clock=self,
-            jitter=0.0,
+            max_attempts=8, sleep=self.sleep, async_sleep=self.asleep, clock=self, jitter=0.0
         )
 
 
 @pytest.fixture
-def shared_clock() -> SharedClock:
-    """A fresh :class:`SharedClock`."""
-    return SharedClock()
+def clock() -> RecordingClock:
+    """Time that stands still until advanced (``clock.advance``, or its injected sleeps)."""
+    return RecordingClock()
+
+
+@pytest.fixture
+def clocked_server(clock: RecordingClock) -> Iterator[LocalServer]:
+    """A running local backend whose time is ``clock`` (default pace: jobs take seconds)."""
+    with LocalServer(clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    """A running local backend (in memory, 100x speed, real clock)."""
+    with LocalServer(speed=100.0) as server:
+        yield server

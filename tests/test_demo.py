@@ -13,15 +13,15 @@ from finetune_kit.local import LocalServer
 
 if TYPE_CHECKING:
     from finetune_kit import RetryPolicy
-    from tests.conftest import SharedClock
+    from tests.conftest import RecordingClock
 
 
 @pytest.fixture(autouse=True)
-def clocked_backend(monkeypatch: pytest.MonkeyPatch, shared_clock: SharedClock) -> None:
+def clocked_backend(monkeypatch: pytest.MonkeyPatch, clock: RecordingClock) -> None:
     """Run the demo's local backend on the shared fake clock: polling never really sleeps."""
 
     def backend(speed: float) -> tuple[LocalServer, RetryPolicy]:
-        return LocalServer(speed=speed, clock=shared_clock), shared_clock.policy()
+        return LocalServer(speed=speed, clock=clock), clock.policy()
 
     monkeypatch.setattr("finetune_kit._cli_demo._local_backend", backend)
 

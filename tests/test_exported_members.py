@@ -54,7 +54,7 @@ PUBLIC = [
     "compare",
 ]
 
-LOCAL_PUBLIC = ["FaultKind", "FaultRule", "Faults", "LocalServer"]
+LOCAL_PUBLIC = ["FaultKind", "FaultRule", "Faults", "LocalServer", "ManualClock"]
 
 
 def test_all_is_exactly_the_public_names_sorted() -> None:

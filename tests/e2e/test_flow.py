@@ -28,10 +28,9 @@ from finetune_kit._demo import load_demo_data
 from finetune_kit.local import FaultRule, Faults, LocalServer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.conftest import SharedClock
+    from tests.conftest import RecordingClock
 
 MODEL = "gpt-4o-mini"
 
@@ -73,23 +72,17 @@ def run_flow(
     return FlowResult(job.id, tuned.name, evaluation.predictions, evaluation.accuracy)
 
 
-@pytest.fixture
-def server(shared_clock: SharedClock) -> Iterator[LocalServer]:
-    with LocalServer(clock=shared_clock) as srv:
-        yield srv
-
-
 def test_full_flow_tunes_a_model_that_beats_its_base(
-    server: LocalServer, shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+    clocked_server: LocalServer, clock: RecordingClock, data: tuple[Dataset, Dataset, list[str]]
 ) -> None:
-    client = server.client()
-    result = run_flow(client, shared_clock.policy(), data)
+    client = clocked_server.client()
+    result = run_flow(client, clock.policy(), data)
     base = TunedModel(MODEL, client=client).evaluate(
-        data[1], labels=data[2], progress=False, retry=shared_clock.policy()
+        data[1], labels=data[2], progress=False, retry=clock.policy()
     )
     assert result.model.startswith("ft:gpt-4o-mini:local:e2e:")
     assert result.accuracy > base.accuracy + 0.3
-    assert shared_clock.slept, "waiting went through the injected sleep"
+    assert clock.slept, "waiting went through the injected sleep"
 
     job = Job.get(result.job_id, client=client)
     assert job.status == "succeeded"
@@ -104,7 +97,7 @@ def test_full_flow_tunes_a_model_that_beats_its_base(
         labels=data[2],
         model=checkpoints[-1].model,
         client=client,
-        retry=shared_clock.policy(),
+        retry=clock.policy(),
     )
     assert answer.label in data[2]
     summary = job.metrics_summary()
@@ -112,10 +105,10 @@ def test_full_flow_tunes_a_model_that_beats_its_base(
 
 
 def test_flow_under_faults_completes_with_one_file_and_one_job_and_same_results(
-    shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+    clock: RecordingClock, data: tuple[Dataset, Dataset, list[str]]
 ) -> None:
-    with LocalServer(clock=shared_clock) as clean:
-        expected = run_flow(clean.client(), shared_clock.policy(), data)
+    with LocalServer(clock=clock) as clean:
+        expected = run_flow(clean.client(), clock.policy(), data)
 
     faults = Faults(
         rules=[
@@ -131,9 +124,9 @@ def test_flow_under_faults_completes_with_one_file_and_one_job_and_same_results(
         ],
         seed=3,
     )
-    with LocalServer(clock=shared_clock, faults=faults) as faulty:
+    with LocalServer(clock=clock, faults=faults) as faulty:
         client = faulty.client()
-        got = run_flow(client, shared_clock.policy(), data)
+        got = run_flow(client, clock.policy(), data)
         raw = faulty.client(max_retries=0)
         files = [f for f in raw.files.list() if f.purpose == "fine-tune"]
         jobs = list(raw.fine_tuning.jobs.list())
@@ -142,26 +135,26 @@ def test_flow_under_faults_completes_with_one_file_and_one_job_and_same_results(
     assert len(jobs) == 1
     assert got.predictions == expected.predictions
     assert got.accuracy == expected.accuracy
-    assert 2.0 in shared_clock.slept, "Retry-After was honoured"
+    assert 2.0 in clock.slept, "Retry-After was honoured"
 
 
 def test_restart_with_data_dir_loses_nothing(
-    tmp_path: Path, shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+    tmp_path: Path, clock: RecordingClock, data: tuple[Dataset, Dataset, list[str]]
 ) -> None:
     train, held_out, labels = data
-    policy = shared_clock.policy()
-    with LocalServer(clock=shared_clock, data_dir=tmp_path) as first:
+    policy = clock.policy()
+    with LocalServer(clock=clock, data_dir=tmp_path) as first:
         with pytest.warns(FinetuneKitWarning):
             job = Job.create(train, model=MODEL, client=first.client(), retry=policy)
         file_id = job.raw.training_file
     # The job was mid-flight when the server stopped; a new server on the same folder and
     # port picks it up where the clock says.
-    with LocalServer(clock=shared_clock, data_dir=tmp_path) as second:
+    with LocalServer(clock=clock, data_dir=tmp_path) as second:
         client = second.client()
         assert client.files.retrieve(file_id).id == file_id
         tuned = Job.get(job.id, client=client, retry=policy).wait(progress=False)
         assert tuned.classify("Write a Python loop", labels=labels, retry=policy).label in labels
-    with LocalServer(clock=shared_clock, data_dir=tmp_path) as third:
+    with LocalServer(clock=clock, data_dir=tmp_path) as third:
         again = Job.get(job.id, client=third.client(), retry=policy)
         assert again.status == "succeeded"
         assert again.fine_tuned_model == tuned.name
@@ -171,18 +164,20 @@ def test_restart_with_data_dir_loses_nothing(
 
 
 def test_azure_client_runs_the_library(
-    server: LocalServer, shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+    clocked_server: LocalServer, clock: RecordingClock, data: tuple[Dataset, Dataset, list[str]]
 ) -> None:
-    azure = server.azure_client()
+    azure = clocked_server.azure_client()
     assert isinstance(azure, openai.AzureOpenAI)
-    result = run_flow(azure, shared_clock.policy(), data)
+    result = run_flow(azure, clock.policy(), data)
     assert result.model.startswith("ft:")
     answer = classify("What is 2 + 2?", labels=data[2], model=result.model, client=azure)
     assert answer.label in data[2]
 
 
-def test_reasoning_model_refusals_move_classify_down_the_ladder(server: LocalServer) -> None:
-    client = server.client()
+def test_reasoning_model_refusals_move_classify_down_the_ladder(
+    clocked_server: LocalServer,
+) -> None:
+    client = clocked_server.client()
     labels = ["positive", "negative", "neutral"]
     first = classify("I love it", labels=labels, model="o4-mini", client=client)
     assert first.label in labels
@@ -197,11 +192,11 @@ def test_reasoning_model_refusals_move_classify_down_the_ladder(server: LocalSer
 
 
 async def test_async_flow(
-    server: LocalServer, shared_clock: SharedClock, data: tuple[Dataset, Dataset, list[str]]
+    clocked_server: LocalServer, clock: RecordingClock, data: tuple[Dataset, Dataset, list[str]]
 ) -> None:
     train, held_out, labels = data
-    policy = shared_clock.policy()
-    async with server.async_client() as client:
+    policy = clock.policy()
+    async with clocked_server.async_client() as client:
         with pytest.warns(FinetuneKitWarning):
             job = await AsyncJob.create(train, model=MODEL, client=client, retry=policy, suffix="a")
         tuned = await job.wait(progress=False)
