@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -508,40 +509,47 @@ class Dataset:
 
     def _check_file(self, config: v.CheckConfig, workers: int) -> v.Tally:
         assert self._path is not None
-        total = v.Tally(first_line=1)
+        total = v.Tally()
         keep = config.max_per_code
+        path = str(self._path)
         try:
-            with self._path.open("rb") as file:
-                chunks = _chunks(file)
-                if workers <= 1:
-                    for first, block in chunks:
-                        total.merge(v.check_chunk(config, first, block), keep)
-                    return total
-                v.warm_up(config.encoding)  # forked workers inherit the loaded encoding
-                logger.debug("checking %s with %d worker processes", self._path, workers)
-                with multiprocessing.get_context("fork").Pool(workers) as pool:
-                    # A bounded window of chunks in flight: Pool.imap would read the whole
-                    # file ahead into its queue, and memory would grow with the file.
-                    window: collections.deque[Any] = collections.deque()
-                    for first, block in chunks:
-                        window.append(pool.apply_async(v.check_chunk, (config, first, block)))
-                        if len(window) >= 2 * workers:
-                            total.merge(window.popleft().get(), keep)
-                    while window:
-                        total.merge(window.popleft().get(), keep)
+            ranges = _ranges(self._path)
+            if workers <= 1:
+                for start, end in ranges:
+                    total.merge(v.check_range(config, path, start, end), keep)
+                return total
+            v.warm_up(config.encoding)  # forked workers inherit the loaded encoding
+            logger.debug("checking %s with %d worker processes", self._path, workers)
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                # Workers read their own ranges; results (small tallies) come back in order.
+                tasks = [(config, path, start, end) for start, end in ranges]
+                for tally in pool.imap(_check_range_task, tasks):
+                    total.merge(tally, keep)
         except OSError as exc:
             raise DatasetError(f"{self._path} cannot be read: {exc}") from exc
         return total
 
 
-def _chunks(file: Any) -> Iterator[tuple[int, bytes]]:
-    """Blocks of whole lines with the 1-based number of their first line."""
-    line = 1
-    while block := file.read(_CHUNK_BYTES):
-        if not block.endswith(b"\n"):
-            block += file.readline()
-        yield line, block
-        line += block.count(b"\n")
+def _check_range_task(task: tuple[v.CheckConfig, str, int, int]) -> v.Tally:
+    return v.check_range(*task)
+
+
+def _ranges(path: Path) -> list[tuple[int, int]]:
+    """Byte ranges of about ``_CHUNK_BYTES`` that start and end on line boundaries.
+
+    Found by seeking, not reading: only one line per range is read here.
+    """
+    size = path.stat().st_size
+    bounds = [0]
+    with path.open("rb") as file:
+        while bounds[-1] + _CHUNK_BYTES < size:
+            file.seek(bounds[-1] + _CHUNK_BYTES)
+            file.readline()  # to the end of the line the seek landed in
+            if file.tell() >= size:
+                break
+            bounds.append(file.tell())
+    bounds.append(size)
+    return list(itertools.pairwise(bounds))
 
 
 def _plan_workers(workers: int | None, size: int) -> int:

@@ -252,7 +252,7 @@ def test_internal_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) 
 )
 def test_file_size_limits(size: int, code: str) -> None:
     config = v.CheckConfig(kind="chat", encoding="o200k_base", training_context=65_536)
-    tally = v.Tally(first_line=1, n_examples=10)
+    tally = v.Tally(n_examples=10)
     facts = v.DatasetFacts(source="x", kind="chat", model=None, facts=None, size_bytes=size)
     report, _ = v.finish(tally, config, facts)
     assert [p.code for p in report.problems] == [code]
