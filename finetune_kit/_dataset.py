@@ -209,18 +209,31 @@ class Dataset:
 
     # --- checks and numbers ------------------------------------------------------------
 
-    def validate(self, model: str | None = None, *, workers: int | None = None) -> ValidationReport:
+    def validate(
+        self,
+        model: str | None = None,
+        *,
+        workers: int | None = None,
+        role: Literal["training", "validation"] = "training",
+    ) -> ValidationReport:
         """Check every example; problems carry a line, a stable code and an actionable message.
 
         Args:
             model: check against this model's facts (training context, encoding, formats it
                 trains on, label tokens); None checks the structure with o200k_base.
             workers: processes to use; None decides by file size, 1 never forks.
+            role: what the data is for. The service's minimum of 10 examples applies to
+                training data only; a validation set may be smaller (every other rule holds).
 
         Returns:
             The report; call ``raise_for_errors()`` on it to stop on errors.
         """
-        return self._analyze(model, workers)[0]
+        report = self._analyze(model, workers)[0]
+        if role == "validation" and "too_few_examples" in report.counts:
+            counts = {c: n for c, n in report.counts.items() if c != "too_few_examples"}
+            kept = [p for p in report.problems if p.code != "too_few_examples"]
+            report = report.model_copy(update={"problems": kept, "counts": counts})
+        return report
 
     def stats(self, model: str | None = None, *, workers: int | None = None) -> DatasetStats:
         """Token and message statistics in ``model``'s encoding (o200k_base when None)."""
@@ -442,6 +455,22 @@ class Dataset:
         except OSError as exc:
             raise DatasetError(f"{self._path} cannot be read: {exc}") from exc
 
+    def _fingerprints(self) -> Iterator[tuple[int, bytes]]:
+        """Each parseable example's position (line, or 1-based index) and a digest of it.
+
+        Lines that are not JSON are skipped: validation reports them; this only compares.
+        """
+        if self._records is not None:
+            for number, record in enumerate(self._records, 1):
+                yield number, _fingerprint(record)
+            return
+        for number, raw in self._lines():
+            try:
+                record = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
+            except (ValueError, RecursionError):
+                continue
+            yield number, _fingerprint(record)
+
     def _count_lines(self) -> int:
         return sum(1 for _ in self._lines())
 
@@ -577,6 +606,24 @@ def _lookup_price(prices: Mapping[str, float] | None, model: str, base: str) -> 
         if name in prices:
             return float(prices[name])
     return None
+
+
+def shared_examples(training: Dataset, validation: Dataset) -> list[tuple[int, int]]:
+    """Examples of ``validation`` that are also in ``training``: (validation line, training line).
+
+    Lines are 1-based file lines (or positions, for in-memory data). Both sides are streamed;
+    only a 16-byte digest per training example is kept, so large files stay cheap.
+    """
+    seen: dict[bytes, int] = {}
+    for number, digest in training._fingerprints():
+        seen.setdefault(digest, number)
+    return [
+        (number, seen[digest]) for number, digest in validation._fingerprints() if digest in seen
+    ]
+
+
+def _fingerprint(record: object) -> bytes:
+    return hashlib.blake2b(_canonical(record).encode(), digest_size=16).digest()
 
 
 def _canonical(record: object) -> str:

@@ -587,6 +587,22 @@ def _unavailable(exc: openai.APIStatusError) -> FineTuningUnavailableError | Non
     )
 
 
+def _overlap_warning(training: Dataset, validation: Dataset) -> str | None:
+    """Why validation metrics would flatter the model, or None when the sets are disjoint."""
+    from ._dataset import shared_examples
+
+    shared = shared_examples(training, validation)
+    if not shared:
+        return None
+    shown = ", ".join(f"validation {v} = training {t}" for v, t in shared[:3])
+    more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
+    return (
+        f"{len(shared)} of {len(validation)} validation examples also appear in the training "
+        f"data ({shown}{more}): validation loss and accuracy will look better than they are. "
+        "Dataset.split() makes disjoint sets."
+    )
+
+
 class _CreatePlan:
     """Everything :meth:`Job.create` decides before the first request (pure, checked)."""
 
@@ -639,6 +655,15 @@ class _CreatePlan:
         retiring = retirement_warning(model, today)
         if retiring:
             warnings.warn(retiring, FinetuneKitWarning, stacklevel=3)
+        overlap = None
+        if (
+            not isinstance(training, str)
+            and validation is not None
+            and not isinstance(validation, str)
+        ):
+            overlap = _overlap_warning(training, validation)
+        if overlap:
+            warnings.warn(overlap, FinetuneKitWarning, stacklevel=3)
         self.training = training
         self.validation = validation
         self.model = model
@@ -981,7 +1006,7 @@ def create_flow(plan: _CreatePlan, *, now: float) -> Flow[FineTuningJob]:
     if validation is None or isinstance(validation, str):
         validation_file = validation
     else:
-        validation_file = yield from upload_flow(validation, model=plan.model)
+        validation_file = yield from upload_flow(validation, model=plan.model, role="validation")
     key = plan.key(training_file, validation_file)
     if plan.explicit_key:
         existing = yield from _find_job(key, None)

@@ -23,7 +23,7 @@ import hashlib
 import logging
 import re
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 
 import openai
 
@@ -82,7 +82,9 @@ class UploadableDataset(Protocol):
 
     def to_jsonl_bytes(self) -> bytes: ...
 
-    def validate(self, model: str | None = None) -> _Report: ...
+    def validate(
+        self, model: str | None = None, *, role: Literal["training", "validation"] = ...
+    ) -> _Report: ...
 
 
 def hashed_filename(ds: UploadableDataset, digest: str) -> str:
@@ -189,12 +191,16 @@ def upload_flow(
     *,
     validate: bool = True,
     model: str | None = None,
+    role: Literal["training", "validation"] = "training",
     max_direct: int = FILES_API_LIMIT,
     part_size: int = PART_SIZE,
 ) -> Flow[str]:
-    """The upload as a flow (see the module docstring); returns the file id."""
+    """The upload as a flow (see the module docstring); returns the file id.
+
+    ``role`` says what the file is for: validation data may have fewer than 10 examples.
+    """
     if validate:
-        ds.validate(model=model).raise_for_errors()
+        ds.validate(model=model, role=role).raise_for_errors()
     data = ds.to_jsonl_bytes()
     if len(data) > UPLOADS_API_LIMIT:
         raise DatasetError(

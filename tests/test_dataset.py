@@ -359,3 +359,20 @@ async def test_aupload_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(upload_module, "aupload_dataset", afake)
     assert await Dataset.from_records([chat(1)]).aupload() == "file-True"
+
+
+def test_validation_role_lifts_only_the_minimum_count() -> None:
+    records: list[dict[str, object]] = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+        for i in range(4)
+    ]
+    records.append({"messages": [{"role": "user", "content": "no answer"}]})
+    ds = Dataset.from_records(records)
+    as_training = ds.validate()
+    as_validation = ds.validate(role="validation")
+    assert "too_few_examples" in {p.code for p in as_training.errors}
+    assert "too_few_examples" not in {p.code for p in as_validation.problems}
+    assert "too_few_examples" not in as_validation.counts
+    # Every other rule still holds for validation data.
+    assert [p.code for p in as_validation.errors] == ["missing_assistant"]
+    assert as_validation.errors[0].line == 5
