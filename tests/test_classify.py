@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import enum
 import math
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import httpx
@@ -656,21 +653,6 @@ async def test_aclassify_reads_probabilities(
 
     assert result.label == "positive"
     assert result.confidence == pytest.approx(0.6 / 0.95)
-
-
-def test_importing_the_package_loads_no_encoding_and_builds_no_client() -> None:
-    code = (
-        "import finetune_kit, finetune_kit._tokens as t, finetune_kit._client as c, "
-        "finetune_kit._classify as k\n"
-        "print(len(t._cache), c._default_client is None, c._default_async_client is None, "
-        "k.plan_keys.cache_info().currsize)"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-
-    assert done.stdout.split() == ["0", "True", "True", "0"]
 
 
 def test_refusal_named_only_in_the_message_is_understood(

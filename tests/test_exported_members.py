@@ -5,6 +5,7 @@ Adding a public name is a deliberate act: change this list in the same commit.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -81,15 +82,22 @@ def test_no_other_public_attributes() -> None:
 
 
 def test_import_is_cheap_and_side_effect_free() -> None:
-    # Importing must not load encodings, build clients or print anything.
+    # Importing must not load encodings, build clients, fill caches or print anything, even
+    # with no OPENAI_* environment (a client built at import would fail without a key).
     code = (
-        "import sys, finetune_kit, finetune_kit._tokens as t, finetune_kit._client as c;"
-        "assert not t._cache, 'an encoding was loaded at import';"
-        "assert getattr(c, '_default_client', None) is None, 'a client was built at import';"
-        "print('ok')"
+        "import finetune_kit, finetune_kit._tokens as t, finetune_kit._client as c, "
+        "finetune_kit._classify as k\n"
+        "print(len(t._cache), c._default_client is None, c._default_async_client is None, "
+        "k.plan_keys.cache_info().currsize)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
     )
-    assert out.stdout == "ok\n"
-    assert out.stderr == ""
+    assert done.stdout.split() == ["0", "True", "True", "0"]
+    assert done.stderr == ""
