@@ -30,11 +30,11 @@ from ._classify import (
     classify_steps,
     is_settled,
     item_error,
-    progress_bar,
     sync_client,
 )
 from ._client import Request, Sleep, arun_flow, run_flow
 from ._exceptions import ClassificationError
+from ._progress import progress_bar
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -287,7 +287,9 @@ def classify_batch(
         base_model=base_model,
     )
     items = list(texts)
-    with progress_bar(len(items), progress, f"batch {model}") as bar:
+    with progress_bar(
+        total=len(items), enabled=progress, description=f"batch {model}", unit="text"
+    ) as bar:
         flow = batch_flow(spec, items, poll_interval=poll_interval, timeout=timeout, bar=bar)
         return run_flow(flow, resolved, retry)
 
@@ -323,6 +325,8 @@ async def aclassify_batch(
         base_model=base_model,
     )
     items = list(texts)
-    with progress_bar(len(items), progress, f"batch {model}") as bar:
+    with progress_bar(
+        total=len(items), enabled=progress, description=f"batch {model}", unit="text"
+    ) as bar:
         flow = batch_flow(spec, items, poll_interval=poll_interval, timeout=timeout, bar=bar)
         return await arun_flow(flow, resolved, retry)

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ._client import Flow, Request, arun_flow, resolve_async_client, resolve_client, run_flow
 from ._exceptions import ClassificationError
+from ._progress import progress_bar
 from ._retry import FAIL_FAST_CODES
 from ._tokens import encoding_name_for_model, get_encoding
 
@@ -973,18 +974,6 @@ def _needs_probe(spec: Spec, n: int) -> bool:
     return n > 1 and spec.choice == "auto" and not is_settled(spec.key)
 
 
-def progress_bar(total: int, enabled: bool, description: str) -> Any:
-    """A ``tqdm.auto`` bar (terminal or notebook), or a silent one when not ``enabled``."""
-    from tqdm.auto import tqdm
-
-    class Bar(tqdm):  # type: ignore[type-arg]
-        # No monitor thread: it would outlive the call in the caller's process (and a process
-        # with extra threads can no longer fork safely, e.g. for Dataset's parallel checks).
-        monitor_interval = 0
-
-    return Bar(total=total, disable=not enabled, desc=description, unit="text")
-
-
 def classify_many(
     texts: Sequence[TextInput],
     *,
@@ -1039,7 +1028,9 @@ def classify_many(
         except Exception as exc:
             results[i] = item_error(exc, spec, i)
 
-    with progress_bar(len(items), progress, f"classify {model}") as bar:
+    with progress_bar(
+        total=len(items), enabled=progress, description=f"classify {model}", unit="text"
+    ) as bar:
         start = 0
         if _needs_probe(spec, len(items)):
             run(0)
@@ -1100,7 +1091,9 @@ async def aclassify_many(
     )
     items = list(texts)
     results: list[ItemResult | None] = [None] * len(items)
-    with progress_bar(len(items), progress, f"classify {model}") as bar:
+    with progress_bar(
+        total=len(items), enabled=progress, description=f"classify {model}", unit="text"
+    ) as bar:
 
         async def run(i: int) -> None:
             try:

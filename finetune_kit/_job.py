@@ -23,7 +23,6 @@ import base64
 import binascii
 import csv
 import datetime as dt
-import functools
 import hashlib
 import io
 import json
@@ -54,6 +53,7 @@ from ._exceptions import (
     JobFailedError,
     JobTimeoutError,
 )
+from ._progress import progress_bar
 from ._tokens import FinetuneKitWarning
 from ._upload import upload_flow
 
@@ -772,16 +772,6 @@ def _outcome_error(raw: FineTuningJob) -> JobError | None:
 # --- progress while waiting ---------------------------------------------------------------------
 
 
-@functools.cache
-def _bar_class() -> Any:
-    from tqdm.auto import tqdm
-
-    # tqdm's monitor thread outlives every bar, and a thread left running makes Dataset check
-    # large files in one process (forking is unsafe with threads). This bar is refreshed by
-    # hand at each poll, so it does without the monitor.
-    return type("ProgressBar", (tqdm,), {"monitor_interval": 0})
-
-
 class _Watch:
     """What ``wait()`` remembers between polls: seen events, backoff, the progress bar."""
 
@@ -804,8 +794,8 @@ class _Watch:
         self.status: str | None = None  # so the first poll counts as a change
         self.bar: Tqdm[Any] | None = None
         if progress:
-            self.bar = _bar_class()(
-                total=None, unit="step", desc=f"{job.id} {_status(job)}", leave=True
+            self.bar = progress_bar(
+                total=None, enabled=True, description=f"{job.id} {_status(job)}", unit="step"
             )
 
     def take(self, job: FineTuningJob, newest_first: Sequence[Event]) -> list[Event]:
