@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import openai
 
+from ._cli import ask
 from ._dataset import Dataset
 from ._exceptions import (
     DatasetError,
@@ -126,15 +127,6 @@ def _load(command: str, path: str, model: str) -> Dataset | int:
     return ds
 
 
-def _confirm(question: str) -> bool | None:
-    """True/False from the user; None when there is no terminal to ask on."""
-    if not sys.stdin.isatty():
-        return None
-    sys.stderr.write(f"{question} [y/N] ")
-    sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in {"y", "yes"}
-
-
 def _train(args: argparse.Namespace) -> int:
     training = _load("train", args.file, args.model)
     if isinstance(training, int):
@@ -152,7 +144,7 @@ def _train(args: argparse.Namespace) -> int:
     sys.stdout.write(f"{args.file}: {estimate}\n")
     sys.stdout.flush()
     if not args.yes:
-        answer = _confirm(f"Start fine-tuning {args.model} on {args.file}?")
+        answer = ask(f"Start fine-tuning {args.model} on {args.file}?")
         if answer is None:
             return _fail(
                 "train",
