@@ -256,7 +256,9 @@ def classify_batch(
     """Classify many texts through the Batch API; results in input order.
 
     Blocks until every batch has ended (the service allows 24 hours). Polling waits use the
-    retry policy's ``sleep`` (so tests inject one).
+    retry policy's ``sleep`` (so tests inject one). The other arguments (``labels``,
+    ``model``, ``client``, ``instructions``, ``examples``, ``technique``, ``abstain_below``,
+    ``retry``, ``reasks``, ``base_model``) are those of :func:`~finetune_kit.classify`.
 
     Args:
         texts: the texts (strings or message lists).
@@ -264,8 +266,6 @@ def classify_batch(
         timeout: give up waiting after this many seconds of polling (None: wait for the
             service's own 24 h window). The batches keep running.
         progress: show a progress bar.
-        labels, model, client, instructions, examples, technique, abstain_below, retry,
-            reasks, base_model: as for :func:`~finetune_kit.classify`.
 
     Returns:
         One :class:`~finetune_kit.Classification` or

@@ -996,14 +996,14 @@ def classify_many(
     sync client, so it works anywhere, event loop or not. A text that fails yields a
     :class:`ClassificationError` in its place (SDK errors wrapped, the original as
     ``__cause__``); errors that would fail every text (authentication, permission, unknown
-    model, exhausted quota) are raised instead.
+    model, exhausted quota) are raised instead. The other arguments (``labels``, ``model``,
+    ``client``, ``instructions``, ``examples``, ``technique``, ``abstain_below``, ``retry``,
+    ``reasks``, ``base_model``) are those of :func:`classify`.
 
     Args:
         texts: the texts (strings or message lists).
         concurrency: requests in flight at once.
         progress: show a progress bar (``tqdm.auto``: terminal or notebook).
-        labels, model, client, instructions, examples, technique, abstain_below, retry,
-            reasks, base_model: as for :func:`classify`.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")

@@ -303,12 +303,14 @@ class TunedModel:
     ) -> Evaluation:
         """Classify a labelled held-out set and score the answers.
 
+        ``instructions``, ``technique``, ``abstain_below`` and ``retry`` are those of
+        :meth:`classify`.
+
         Args:
             dataset: a JSONL path, a :class:`~finetune_kit.Dataset` or dicts: chat examples
                 ending with the assistant's label, or ``{"text", "label"}`` records.
             labels: the label set; default: the true labels found, in order of appearance.
             concurrency: requests in flight at once.
-            instructions, technique, abstain_below, retry: as for :meth:`classify`.
             progress: show a progress bar.
         """
         texts, golds, label_set = _evaluation_inputs(dataset, labels)
