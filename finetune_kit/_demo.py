@@ -134,9 +134,10 @@ def run_demo(
     cost = dataset.estimate_cost(model=model)
     price = "unknown price" if cost.usd is None else f"${cost.usd:.2f}"
     say(
-        f"estimate  {stats.total_tokens:,} tokens ({stats.tokens_per_example.mean:.0f} per "
-        f"example); {cost.n_epochs} epochs -> {cost.trained_tokens:,} trained tokens, "
-        f"{price} at {cost.base_model} prices of {cost.price_date.isoformat()}"
+        f"estimate  {stats.total_tokens:,} tokens in all {len(dataset)} examples "
+        f"({stats.tokens_per_example.mean:.0f} each); {cost.n_epochs} epochs -> "
+        f"{cost.trained_tokens:,} trained tokens, at most {price} at {cost.base_model} prices "
+        f"of {cost.price_date.isoformat()}"
     )
     summary = DemoSummary(
         backend=backend,
