@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import openai
 
@@ -120,17 +120,42 @@ def _evaluation_inputs(
     return [conversation for conversation, _ in items], golds, labels or list(dict.fromkeys(golds))
 
 
-def _describe(cls_name: str, model: TunedModel | AsyncTunedModel) -> str:
-    extra = f", job_id={model.job_id!r}" if model.job_id else ""
-    if model.checkpoint_step is not None:
-        extra += f", checkpoint_step={model.checkpoint_step}"
-    return f"{cls_name}({model.name!r}{extra})"
+ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
+
+
+class _ModelHandle(Generic[ClientT]):
+    """What both model classes hold: the name, where it came from, and the client to use.
+
+    Shared state and repr only; every method that talks to the service is written once as a
+    flow and run by each class with its own client.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        client: ClientT | None = None,
+        job_id: str | None = None,
+        base_model: str | None = None,
+        checkpoint_step: int | None = None,
+    ) -> None:
+        self.name = name
+        self.job_id = job_id
+        self.base_model = base_model
+        self.checkpoint_step = checkpoint_step
+        self._client: ClientT | None = client
+
+    def __repr__(self) -> str:
+        extra = f", job_id={self.job_id!r}" if self.job_id else ""
+        if self.checkpoint_step is not None:
+            extra += f", checkpoint_step={self.checkpoint_step}"
+        return f"{type(self).__name__}({self.name!r}{extra})"
 
 
 # --- The classes -----------------------------------------------------------------------------
 
 
-class TunedModel:
+class TunedModel(_ModelHandle[openai.OpenAI]):
     """A model to use and evaluate: a job's result, one of its checkpoints, or any name.
 
     Args:
@@ -142,24 +167,6 @@ class TunedModel:
             token encoding when ``name`` does not, e.g. for an Azure deployment).
         checkpoint_step: the step of the checkpoint this model is, when it is one.
     """
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        client: openai.OpenAI | None = None,
-        job_id: str | None = None,
-        base_model: str | None = None,
-        checkpoint_step: int | None = None,
-    ) -> None:
-        self.name = name
-        self.job_id = job_id
-        self.base_model = base_model
-        self.checkpoint_step = checkpoint_step
-        self._client = client
-
-    def __repr__(self) -> str:
-        return _describe("TunedModel", self)
 
     def _api(self) -> openai.OpenAI:
         return _classify.sync_client(self._client)
@@ -344,26 +351,8 @@ class TunedModel:
         return run_flow(_delete_flow(self.name), self._api(), retry)
 
 
-class AsyncTunedModel:
+class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI]):
     """The async sibling of :class:`TunedModel` (same constructor, coroutine methods)."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        client: openai.AsyncOpenAI | None = None,
-        job_id: str | None = None,
-        base_model: str | None = None,
-        checkpoint_step: int | None = None,
-    ) -> None:
-        self.name = name
-        self.job_id = job_id
-        self.base_model = base_model
-        self.checkpoint_step = checkpoint_step
-        self._client = client
-
-    def __repr__(self) -> str:
-        return _describe("AsyncTunedModel", self)
 
     def _api(self) -> openai.AsyncOpenAI:
         return _classify.async_client(self._client)
