@@ -34,8 +34,8 @@ from typing import Any
 import openai
 
 from finetune_kit import aclassify_many, classify, classify_many
-from finetune_kit._classify import Spec, capability_key, sync_client
-from finetune_kit._tokens import num_tokens_from_messages
+from finetune_kit.classification._classify import Spec, capability_key, sync_client
+from finetune_kit.facts._tokens import num_tokens_from_messages
 
 MODEL = "gpt-4o-mini"
 LABELS = ["positive", "negative", "neutral"]

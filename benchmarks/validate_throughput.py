@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune_kit import Dataset
-from finetune_kit._tokens import encoding_for_model
+from finetune_kit.facts._tokens import encoding_for_model
 
 if TYPE_CHECKING:
     from collections.abc import Callable

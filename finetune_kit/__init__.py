@@ -5,17 +5,7 @@ Everything public is re-exported here; the modules behind it are private.
 
 # No `from __future__ import annotations` here: it would leak an `annotations` attribute into
 # the public namespace, and this module only re-exports.
-from ._batch import aclassify_batch, classify_batch
-from ._classify import (
-    Classification,
-    TokenUsage,
-    aclassify,
-    aclassify_many,
-    classify,
-    classify_many,
-)
-from ._dataset import Dataset
-from ._evaluate import Evaluation, LabelMetrics, compare
+from ._core.retry import RetryPolicy
 from ._exceptions import (
     ClassificationError,
     DatasetError,
@@ -28,12 +18,22 @@ from ._exceptions import (
     JobTimeoutError,
     TokenizerError,
 )
-from ._job import AsyncJob, Checkpoint, Event, Job, MetricsRow, MetricsSummary
-from ._retry import RetryPolicy
-from ._tokens import FinetuneKitWarning
-from ._tuned_model import AsyncTunedModel, TunedModel
-from ._types import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
 from ._version import __version__
+from .classification._batch import aclassify_batch, classify_batch
+from .classification._classify import (
+    Classification,
+    TokenUsage,
+    aclassify,
+    aclassify_many,
+    classify,
+    classify_many,
+)
+from .datasets._dataset import Dataset
+from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
+from .evaluate import Evaluation, LabelMetrics, compare
+from .facts._tokens import FinetuneKitWarning
+from .jobs._job import AsyncJob, Checkpoint, Event, Job, MetricsRow, MetricsSummary
+from .models._tuned_model import AsyncTunedModel, TunedModel
 
 __all__ = [
     "AsyncJob",

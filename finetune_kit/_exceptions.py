@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ._types import Problem
+    from .datasets._reports import Problem
 
 __all__ = [
     "ClassificationError",

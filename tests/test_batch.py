@@ -12,11 +12,11 @@ from finetune_kit import (
     Classification,
     ClassificationError,
     RetryPolicy,
-    _batch,
     aclassify_batch,
     classify_batch,
 )
-from finetune_kit._classify import LabelSet, Spec, forget_capabilities
+from finetune_kit.classification import _batch
+from finetune_kit.classification._classify import LabelSet, Spec, forget_capabilities
 
 from .classify_fakes import FakeBatches, completion, label_in, ok
 

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from finetune_kit import Classification, ClassificationError, RetryPolicy, aclassify, classify
-from finetune_kit._classify import (
+from finetune_kit.classification._classify import (
     LabelSet,
     capability_key,
     forget_capabilities,

@@ -19,7 +19,7 @@ from finetune_kit import (
     aclassify_many,
     classify_many,
 )
-from finetune_kit._classify import forget_capabilities
+from finetune_kit.classification._classify import forget_capabilities
 
 from .classify_fakes import completion, ok, refused
 

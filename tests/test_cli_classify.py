@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from finetune_kit._classify import forget_capabilities
-from finetune_kit._cli import main
-from finetune_kit._client import _reset_defaults
+from finetune_kit._core.client import _reset_defaults
+from finetune_kit.classification._classify import forget_capabilities
+from finetune_kit.cli._main import main
 
 from .classify_fakes import FakeBatches, bodies, completion
 from .conftest import BASE_URL

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from finetune_kit import Dataset
-from finetune_kit import _client as client_module
-from finetune_kit import _job as job_module
-from finetune_kit._cli import main
+from finetune_kit._core import client as client_module
+from finetune_kit.cli._main import main
+from finetune_kit.jobs import _job as job_module
 
 from .conftest import BASE_URL
 from .sdk_fakes import FakeFiles, FakeJobs, Fault, error_response, event_json, job_json

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from finetune_kit._cli import main
-from finetune_kit._cli_dataset import JSON_SCHEMA_VERSION
+from finetune_kit.cli._dataset import JSON_SCHEMA_VERSION
+from finetune_kit.cli._main import main
 
 if TYPE_CHECKING:
     from pathlib import Path

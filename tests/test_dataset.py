@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from finetune_kit import CostEstimate, Dataset, DatasetError, Distribution
-from finetune_kit._catalog import PRICE_DATE, default_n_epochs
+from finetune_kit.facts._models import PRICE_DATE, default_n_epochs
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -282,7 +282,7 @@ def test_parallel_check_equals_serial(
     serial = Dataset.from_jsonl(path)
     parallel = Dataset.from_jsonl(path)
     # Small chunks so that the work really is spread over many tasks.
-    monkeypatch.setattr("finetune_kit._dataset._CHUNK_BYTES", 16 * 1024)
+    monkeypatch.setattr("finetune_kit.datasets._dataset._CHUNK_BYTES", 16 * 1024)
     with caplog.at_level(logging.DEBUG, logger="finetune_kit"):
         p_report, p_stats = parallel.validate(workers=2), parallel.stats(workers=2)
     if threading.active_count() == 1:
@@ -312,7 +312,7 @@ def _peak_validate(path: Path) -> int:
 
 def test_file_backed_validation_streams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Chunks far smaller than the files, so that both files are streamed in many chunks.
-    monkeypatch.setattr("finetune_kit._dataset._CHUNK_BYTES", 32 * 1024)
+    monkeypatch.setattr("finetune_kit.datasets._dataset._CHUNK_BYTES", 32 * 1024)
     small = write(tmp_path / "small.jsonl", [chat(i, words=300) for i in range(200)])
     large = write(tmp_path / "large.jsonl", [chat(i, words=300) for i in range(1_000)])
     growth_file = large.stat().st_size - small.stat().st_size
@@ -332,7 +332,7 @@ def test_bad_workers_value(tmp_path: Path) -> None:
 
 
 def test_upload_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
-    import finetune_kit._upload as upload_module
+    import finetune_kit.datasets._upload as upload_module
 
     calls: list[tuple[object, dict[str, object]]] = []
 
@@ -351,7 +351,7 @@ def test_upload_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_aupload_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
-    import finetune_kit._upload as upload_module
+    import finetune_kit.datasets._upload as upload_module
 
     async def afake(ds: object, **options: object) -> str:
         assert isinstance(ds, Dataset)

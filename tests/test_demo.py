@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from finetune_kit import FinetuneKitWarning
-from finetune_kit._cli import main
+from finetune_kit.cli._main import main
 from finetune_kit.local import LocalServer
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def clocked_backend(monkeypatch: pytest.MonkeyPatch, clock: RecordingClock) -> N
     def backend(speed: float) -> tuple[LocalServer, RetryPolicy]:
         return LocalServer(speed=speed, clock=clock), clock.policy()
 
-    monkeypatch.setattr("finetune_kit._cli_demo._local_backend", backend)
+    monkeypatch.setattr("finetune_kit.cli._demo._local_backend", backend)
 
 
 def test_demo_json_summary_shows_tuned_beating_base(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from finetune_kit import Classification, ClassificationError, Dataset, Evaluation, compare
-from finetune_kit._classify import TokenUsage
-from finetune_kit._evaluate import evaluation_items
+from finetune_kit.classification._classify import TokenUsage
+from finetune_kit.evaluate import evaluation_items
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from finetune_kit import AsyncJob, Event, Job, JobFailedError, JobTimeoutError, RetryPolicy
-from finetune_kit import _job as job_module
+from finetune_kit.jobs import _job as job_module
 
 from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, event_json, job_json
 

@@ -19,15 +19,15 @@ from finetune_kit import (
     Job,
     RetryPolicy,
 )
-from finetune_kit import _job as job_module
-from finetune_kit._job import IDEMPOTENCY_METADATA_KEY
+from finetune_kit.jobs import _job as job_module
+from finetune_kit.jobs._job import IDEMPOTENCY_METADATA_KEY
 
 from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, job_json, transport_timeout
 
 if TYPE_CHECKING:
     import respx
 
-    from finetune_kit._types import DatasetKind
+    from finetune_kit.datasets._reports import DatasetKind
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from finetune_kit import Checkpoint, Event, JobCancelledError, JobFailedError, MetricsRow
-from finetune_kit._job import (
+from finetune_kit.jobs._job import (
     _error,
     _hyperparameters,
     _method,

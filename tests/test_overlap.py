@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from finetune_kit import Dataset, FinetuneKitWarning, Job
-from finetune_kit._dataset import shared_examples
+from finetune_kit.datasets._dataset import shared_examples
 
 if TYPE_CHECKING:
     from pathlib import Path

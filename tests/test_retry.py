@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from finetune_kit import RetryPolicy
-from finetune_kit._client import resolve_async_client, resolve_client
-from finetune_kit._retry import (
+from finetune_kit._core.client import resolve_async_client, resolve_client
+from finetune_kit._core.retry import (
     DEFAULT_RETRY,
     Decision,
     acall_with_retry,
@@ -309,7 +309,7 @@ async def test_resolved_async_client_does_not_retry_by_itself(
 def test_default_clients_come_from_the_environment_on_first_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from finetune_kit import _client
+    from finetune_kit._core import client as _client
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key")
     monkeypatch.setenv("OPENAI_BASE_URL", "https://env.test/v1")
@@ -340,7 +340,7 @@ def test_azure_and_custom_base_urls_keep_their_class_and_endpoint() -> None:
 
 
 def test_default_async_client_is_one_per_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    from finetune_kit import _client
+    from finetune_kit._core import client as _client
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key")
     _client._reset_defaults()

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finetune_kit import Dataset, FinetuneKitWarning
-from finetune_kit._tokens import (
+from finetune_kit.facts._tokens import (
     IMAGE_TOKENS_HIGH,
     IMAGE_TOKENS_LOW,
     TokenCounter,

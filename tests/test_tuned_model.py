@@ -13,8 +13,8 @@ import pytest
 from openai.types import Model
 
 from finetune_kit import AsyncTunedModel, Classification, Dataset, RetryPolicy, TunedModel
-from finetune_kit._classify import forget_capabilities
-from finetune_kit._tuned_model import shutdown_date_of
+from finetune_kit.classification._classify import forget_capabilities
+from finetune_kit.models._tuned_model import shutdown_date_of
 
 from .classify_fakes import FakeBatches, bodies, completion, ok, refused
 

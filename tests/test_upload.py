@@ -10,8 +10,8 @@ import openai
 import pytest
 
 from finetune_kit import Dataset, DatasetError, DatasetValidationError, RetryPolicy
-from finetune_kit import _upload as upload_module
-from finetune_kit._upload import aupload_dataset, hashed_filename, upload_dataset
+from finetune_kit.datasets import _upload as upload_module
+from finetune_kit.datasets._upload import aupload_dataset, hashed_filename, upload_dataset
 
 from .sdk_fakes import FakeFiles, Fault, Sleeps, error_response, file_json
 

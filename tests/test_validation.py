@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from finetune_kit import Dataset, DatasetValidationError, Problem, ValidationReport
-from finetune_kit import _validation as v
+from finetune_kit.datasets import _validation as v
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from finetune_kit._types import DatasetKind
+    from finetune_kit.datasets._reports import DatasetKind
 
 SYSTEM = {"role": "system", "content": "You are terse."}
 

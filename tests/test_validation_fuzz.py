@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finetune_kit import Dataset
-from finetune_kit import _validation as v
+from finetune_kit.datasets import _validation as v
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from finetune_kit._types import ValidationReport
+    from finetune_kit.datasets._reports import ValidationReport
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -22,7 +22,7 @@ import random
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
-from .._tokens import encoding_for_model
+from ..facts._tokens import encoding_for_model
 from ._chat import (
     FLOOR_LOGIT,
     Candidate,

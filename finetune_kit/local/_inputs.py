@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._tokens import encoding_for_model
+from ..facts._tokens import encoding_for_model
 from ._chat import count_prompt_tokens
 from ._errors import bad_request
 from ._trainer import LinearModel, StepMetrics, TrainingExample, TrainingRun, context_text
@@ -84,7 +84,7 @@ class BadData(Exception):
 
 def validate_file(data: bytes, base: str, *, ignore: tuple[str, ...]) -> tuple[int, str] | None:
     """The first error the project's Dataset validator finds, as ``(line, message)``."""
-    from .._dataset import Dataset  # imported late: the server starts without it
+    from ..datasets._dataset import Dataset  # imported late: the server starts without it
 
     with tempfile.TemporaryDirectory(prefix="finetune-kit-local-") as tmp:
         path = Path(tmp) / "training.jsonl"

@@ -23,8 +23,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from .._catalog import model_facts
-from .._tokens import base_model_name
+from ..facts._models import model_facts
+from ..facts._tokens import base_model_name
 from ._errors import ApiError, bad_request, not_found
 from ._inputs import (
     BadData,

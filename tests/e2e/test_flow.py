@@ -24,7 +24,7 @@ from finetune_kit import (
     aclassify,
     classify,
 )
-from finetune_kit._demo import load_demo_data
+from finetune_kit.cli._demo_flow import load_demo_data
 from finetune_kit.local import FaultRule, Faults, LocalServer
 
 if TYPE_CHECKING:

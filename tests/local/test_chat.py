@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 import pytest
 
-from finetune_kit._tokens import encoding_for_model
+from finetune_kit.facts._tokens import encoding_for_model
 from finetune_kit.local import LocalServer, ManualClock
 
 from .helpers import LABELS, SYSTEM, chat_line, demo_rows, jsonl, upload

@@ -8,7 +8,7 @@ import random
 import pytest
 
 import finetune_kit.local
-from finetune_kit._tokens import encoding_for_model
+from finetune_kit.facts._tokens import encoding_for_model
 from finetune_kit.local import FaultRule, Faults, ManualClock
 from finetune_kit.local._chat import (
     Candidate,

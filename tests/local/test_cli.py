@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import openai
 import pytest
 
-from finetune_kit._cli import main
+from finetune_kit.cli._main import main
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,7 +20,7 @@ def test_serve_runs_a_usable_server(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from finetune_kit._cli import main; sys.exit(main(sys.argv[1:]))",
+            "import sys; from finetune_kit.cli._main import main; sys.exit(main(sys.argv[1:]))",
             "serve",
             "--port",
             "0",

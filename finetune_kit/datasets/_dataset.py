@@ -25,18 +25,18 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast, get_args
 
+from .._exceptions import DatasetError
+from ..facts._models import DEFAULT_TRAINING_CONTEXT, PRICE_DATE, default_n_epochs, model_facts
+from ..facts._tokens import encoding_name_for_model
 from . import _validation as v
-from ._catalog import DEFAULT_TRAINING_CONTEXT, PRICE_DATE, default_n_epochs, model_facts
-from ._exceptions import DatasetError
-from ._tokens import encoding_name_for_model
-from ._types import CostEstimate, DatasetKind, DatasetStats, ValidationReport
+from ._reports import CostEstimate, DatasetKind, DatasetStats, ValidationReport
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
     import openai
 
-    from ._retry import RetryPolicy
+    from .._core.retry import RetryPolicy
 
 __all__ = ["Dataset"]
 

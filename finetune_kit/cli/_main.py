@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from ._version import __version__
+from .._version import __version__
 
 __all__ = ["ask", "build_parser", "main"]
 
@@ -24,15 +24,9 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 def _registrars() -> list[Registrar]:
     # Imported here, not at module top, so `finetune-kit --version` stays instant.
-    from . import _cli_classify, _cli_dataset, _cli_demo, _cli_job, _cli_local
+    from . import _classify, _dataset, _demo, _job, _local
 
-    return [
-        _cli_demo.register,
-        _cli_dataset.register,
-        _cli_job.register,
-        _cli_classify.register,
-        _cli_local.register,
-    ]
+    return [_demo.register, _dataset.register, _job.register, _classify.register, _local.register]
 
 
 def ask(question: str) -> bool | None:

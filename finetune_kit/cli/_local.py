@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .local import Faults, LocalServer
+    from ..local import Faults, LocalServer
 
     try:
         faults = Faults.parse(args.faults) if args.faults else None

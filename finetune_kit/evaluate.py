@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ._classify import Classification, TokenUsage
 from ._exceptions import ClassificationError
+from .classification._classify import Classification, TokenUsage
 
 if TYPE_CHECKING:
-    from ._classify import Message
+    from .classification._classify import Message
 
 __all__ = ["Evaluation", "LabelMetrics", "compare", "evaluation_items"]
 
@@ -277,7 +277,7 @@ def evaluation_items(
         ValueError: an example has no final assistant answer (or text/label) to score.
     """
     if isinstance(data, (str, os.PathLike)):
-        from ._dataset import Dataset
+        from .datasets._dataset import Dataset
 
         data = Dataset.from_jsonl(data)
     items: list[tuple[list[Message], str]] = []

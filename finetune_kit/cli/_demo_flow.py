@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from ._dataset import Dataset
-from ._evaluate import compare
-from ._job import Job
-from ._tuned_model import TunedModel
+from ..datasets._dataset import Dataset
+from ..evaluate import compare
+from ..jobs._job import Job
+from ..models._tuned_model import TunedModel
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import openai
 
-    from ._retry import RetryPolicy
+    from .._core.retry import RetryPolicy
 
 __all__ = ["DEMO_MODEL", "DemoDeclined", "DemoSummary", "load_demo_data", "run_demo"]
 

@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING
 
 import openai
 
-from ._cli import ask
-from ._dataset import Dataset
-from ._exceptions import (
+from .._exceptions import (
     DatasetError,
     FinetuneKitError,
     JobCancelledError,
@@ -30,7 +28,9 @@ from ._exceptions import (
     JobTimeoutError,
     TokenizerError,
 )
-from ._job import Job
+from ..datasets._dataset import Dataset
+from ..jobs._job import Job
+from ._main import ask
 
 if TYPE_CHECKING:
     import argparse

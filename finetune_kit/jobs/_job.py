@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 import openai
 from pydantic import BaseModel, ConfigDict
 
-from ._catalog import JOB_CREATION_ENDS, model_facts
-from ._client import (
+from .._core.client import (
     Request,
     Sleep,
     arun_flow,
@@ -45,7 +44,8 @@ from ._client import (
     resolve_client,
     run_flow,
 )
-from ._exceptions import (
+from .._core.progress import progress_bar
+from .._exceptions import (
     DatasetError,
     FineTuningUnavailableError,
     JobCancelledError,
@@ -53,9 +53,9 @@ from ._exceptions import (
     JobFailedError,
     JobTimeoutError,
 )
-from ._progress import progress_bar
-from ._tokens import FinetuneKitWarning
-from ._upload import upload_flow
+from ..datasets._upload import upload_flow
+from ..facts._models import JOB_CREATION_ENDS, model_facts
+from ..facts._tokens import FinetuneKitWarning
 
 if TYPE_CHECKING:
     import builtins
@@ -66,10 +66,10 @@ if TYPE_CHECKING:
     from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
     from tqdm import tqdm as Tqdm
 
-    from ._client import Flow
-    from ._dataset import Dataset
-    from ._retry import RetryPolicy
-    from ._tuned_model import AsyncTunedModel, TunedModel
+    from .._core.client import Flow
+    from .._core.retry import RetryPolicy
+    from ..datasets._dataset import Dataset
+    from ..models._tuned_model import AsyncTunedModel, TunedModel
 
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
@@ -589,7 +589,7 @@ def _unavailable(exc: openai.APIStatusError) -> FineTuningUnavailableError | Non
 
 def _overlap_warning(training: Dataset, validation: Dataset) -> str | None:
     """Why validation metrics would flatter the model, or None when the sets are disjoint."""
-    from ._dataset import shared_examples
+    from ..datasets._dataset import shared_examples
 
     shared = shared_examples(training, validation)
     if not shared:
@@ -1309,7 +1309,7 @@ class Job(_JobView):
         """
         raw: FineTuningJob = self._run(self._watch(timeout, poll_interval, progress, on_event))
         # Imported on use: the model handle pulls in the classification stack.
-        from ._tuned_model import TunedModel
+        from ..models._tuned_model import TunedModel
 
         return TunedModel(
             cast("str", raw.fine_tuned_model),
@@ -1450,7 +1450,7 @@ class AsyncJob(_JobView):
         """Async :meth:`Job.wait` (returns an :class:`AsyncTunedModel`)."""
         watch = self._watch(timeout, poll_interval, progress, on_event)
         raw: FineTuningJob = await self._run(watch)
-        from ._tuned_model import AsyncTunedModel
+        from ..models._tuned_model import AsyncTunedModel
 
         return AsyncTunedModel(
             cast("str", raw.fine_tuned_model),

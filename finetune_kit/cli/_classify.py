@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import openai
 
-from ._batch import classify_batch
-from ._classify import (
+from .._exceptions import ClassificationError, DatasetError
+from ..classification._batch import classify_batch
+from ..classification._classify import (
     Classification,
     TechniqueChoice,
     TextInput,
     classify_many,
     sync_client,
 )
-from ._evaluate import compare, evaluation_items
-from ._exceptions import ClassificationError, DatasetError
-from ._tuned_model import TunedModel
+from ..evaluate import compare, evaluation_items
+from ..models._tuned_model import TunedModel
 
 if TYPE_CHECKING:
     import argparse

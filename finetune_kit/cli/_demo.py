@@ -6,15 +6,15 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from ._cli import ask
+from ._main import ask
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
 
-    from ._demo import DemoSummary
-    from ._retry import RetryPolicy
-    from .local import LocalServer
+    from .._core.retry import RetryPolicy
+    from ..local import LocalServer
+    from ._demo_flow import DemoSummary
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,7 +58,7 @@ def _say(line: str) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import openai
 
-    from ._demo import DEMO_MODEL, DemoDeclined
+    from ._demo_flow import DEMO_MODEL, DemoDeclined
 
     model: str = args.model or DEMO_MODEL
     say = _quiet if args.json else _say
@@ -87,7 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _run_local(
     *, model: str, say: Callable[[str], None], progress: bool, speed: float
 ) -> DemoSummary:
-    from ._demo import run_demo
+    from ._demo_flow import run_demo
 
     server, retry = _local_backend(speed)
     with server:
@@ -107,7 +107,7 @@ def _run_local(
 
 def _local_backend(speed: float) -> tuple[LocalServer, RetryPolicy | None]:
     """The server the demo runs on, and the retry policy to use with it (None: default)."""
-    from .local import LocalServer
+    from ..local import LocalServer
 
     return LocalServer(speed=speed), None
 
@@ -117,7 +117,7 @@ def _run_remote(
 ) -> DemoSummary:
     import openai
 
-    from ._demo import run_demo
+    from ._demo_flow import run_demo
 
     client = openai.OpenAI()  # from OPENAI_API_KEY, OPENAI_BASE_URL, ...
     say(f"finetune-kit demo on {client.base_url} (this costs money)")

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import openai
 
-from ._retry import DEFAULT_RETRY, acall_with_retry, call_with_retry, is_ambiguous
+from .retry import DEFAULT_RETRY, acall_with_retry, call_with_retry, is_ambiguous
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
-    from ._retry import RetryPolicy
+    from .retry import RetryPolicy
 
 __all__ = [
     "AnyClient",

@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 
 import openai
 
-from ._client import Request, arun_flow, once, resolve_async_client, resolve_client, run_flow
-from ._exceptions import DatasetError
+from .._core.client import Request, arun_flow, once, resolve_async_client, resolve_client, run_flow
+from .._exceptions import DatasetError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from openai.types import FileObject
 
-    from ._client import Flow
-    from ._retry import RetryPolicy
+    from .._core.client import Flow
+    from .._core.retry import RetryPolicy
 
 __all__ = [
     "FILES_API_LIMIT",

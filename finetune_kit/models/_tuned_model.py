@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import openai
 
-from . import _batch, _classify
-from ._client import Request, arun_flow, run_flow
-from ._evaluate import Evaluation, evaluation_items
+from .._core.client import Request, arun_flow, run_flow
+from ..classification import _batch, _classify
+from ..evaluate import Evaluation, evaluation_items
 
 if TYPE_CHECKING:
     import os
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from openai.types import Model, ModelDeleted
     from openai.types.chat import ChatCompletion
 
-    from ._classify import (
+    from .._core.client import Flow
+    from .._core.retry import RetryPolicy
+    from ..classification._classify import (
         Classification,
         ExamplesInput,
         ItemResult,
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
         TechniqueChoice,
         TextInput,
     )
-    from ._client import Flow
-    from ._retry import RetryPolicy
 
 __all__ = ["AsyncTunedModel", "TunedModel"]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._exceptions import DatasetValidationError
+from .._exceptions import DatasetValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -26,7 +26,7 @@ import warnings
 from importlib import resources
 from typing import TYPE_CHECKING, Final, Literal
 
-from ._exceptions import TokenizerError
+from .._exceptions import TokenizerError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, Final
 import pydantic
 from openai.types.chat import ChatCompletion
 
+from .._core.client import Request, Sleep, arun_flow, run_flow
+from .._core.progress import progress_bar
+from .._exceptions import ClassificationError
 from ._classify import (
     ItemResult,
     Spec,
@@ -32,9 +35,6 @@ from ._classify import (
     item_error,
     sync_client,
 )
-from ._client import Request, Sleep, arun_flow, run_flow
-from ._exceptions import ClassificationError
-from ._progress import progress_bar
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     import openai
     from openai.types import Batch, FileObject
 
+    from .._core.client import Flow
+    from .._core.retry import RetryPolicy
     from ._classify import ExamplesInput, LabelsInput, Technique, TechniqueChoice, TextInput
-    from ._client import Flow
-    from ._retry import RetryPolicy
 
 __all__ = ["aclassify_batch", "classify_batch"]
 

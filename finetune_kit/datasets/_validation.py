@@ -21,13 +21,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from ._tokens import SPECIAL_TOKENS, TokenCounter, get_encoding
-from ._types import DatasetKind, DatasetStats, Distribution, Problem, Severity, ValidationReport
+from ..facts._tokens import SPECIAL_TOKENS, TokenCounter, get_encoding
+from ._reports import DatasetKind, DatasetStats, Distribution, Problem, Severity, ValidationReport
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-    from ._catalog import ModelFacts
+    from ..facts._models import ModelFacts
 
 __all__ = [
     "CLASSIFICATION_MAX_LABELS",

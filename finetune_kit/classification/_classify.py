@@ -45,16 +45,16 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 import openai
 from pydantic import BaseModel, ConfigDict
 
-from ._client import Flow, Request, arun_flow, resolve_async_client, resolve_client, run_flow
-from ._exceptions import ClassificationError
-from ._progress import progress_bar
-from ._retry import FAIL_FAST_CODES
-from ._tokens import encoding_name_for_model, get_encoding
+from .._core.client import Flow, Request, arun_flow, resolve_async_client, resolve_client, run_flow
+from .._core.progress import progress_bar
+from .._core.retry import FAIL_FAST_CODES
+from .._exceptions import ClassificationError
+from ..facts._tokens import encoding_name_for_model, get_encoding
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
 
-    from ._retry import RetryPolicy
+    from .._core.retry import RetryPolicy
 
 __all__ = [
     "Classification",

@@ -13,14 +13,14 @@ import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, get_args
 
-from ._dataset import Dataset
-from ._exceptions import DatasetError, TokenizerError
-from ._types import DatasetKind
+from .._exceptions import DatasetError, TokenizerError
+from ..datasets._dataset import Dataset
+from ..datasets._reports import DatasetKind
 
 if TYPE_CHECKING:
     import argparse
 
-    from ._types import CostEstimate, DatasetStats, Problem, ValidationReport
+    from ..datasets._reports import CostEstimate, DatasetStats, Problem, ValidationReport
 
 __all__ = ["JSON_SCHEMA_VERSION", "register", "render_text"]
 

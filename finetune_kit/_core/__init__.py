@@ -1,0 +1,1 @@
+"""The small core: client resolution, request effects, the run loops, retries, progress."""

@@ -1,0 +1,1 @@
+"""Classification: labels, prompts, the technique ladder, runners and the Batch API."""

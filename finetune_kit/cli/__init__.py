@@ -1,0 +1,1 @@
+"""The finetune-kit command: parses, calls the library, renders."""

@@ -1,0 +1,1 @@
+"""Datasets: loading, validation rules, statistics, cost estimates, splitting and upload."""

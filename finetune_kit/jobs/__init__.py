@@ -1,0 +1,1 @@
+"""Fine-tuning jobs: result models, metrics, flows and the Job / AsyncJob shells."""
