@@ -84,7 +84,8 @@ def test_batch_round_trip_in_input_order(api: respx.Router, client: openai.OpenA
 def test_unknown_capabilities_are_probed_live_first(
     api: respx.Router, client: openai.OpenAI
 ) -> None:
-    live = api.post("/chat/completions").mock(return_value=ok("cat", top=[("cat", -0.1)]))
+    # The live answer differs from the batch's on purpose: the probe's own answer is kept.
+    live = api.post("/chat/completions").mock(return_value=ok("dog", top=[("dog", -0.1)]))
     fake = FakeBatchService(api)
 
     results = classify_batch(
@@ -97,9 +98,10 @@ def test_unknown_capabilities_are_probed_live_first(
     )
 
     assert live.call_count == 1
+    # The probed text is in the batch too, so what is sent does not depend on the probe.
     (lines,) = fake.inputs
-    assert [line["custom_id"] for line in lines] == ["text-1", "text-2", "text-3"]
-    assert labels_of(results) == ["cat", "dog", None, "bird"]
+    assert [line["custom_id"] for line in lines] == ["text-0", "text-1", "text-2", "text-3"]
+    assert labels_of(results) == ["dog", "dog", None, "bird"]
 
 
 def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: openai.OpenAI) -> None:

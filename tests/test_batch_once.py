@@ -229,6 +229,33 @@ def test_the_probe_keeps_the_derived_key_stable_across_processes(
     assert (len(fake.inputs), len(fake.batches)) == (1, 1)
 
 
+def test_a_rerun_in_the_same_process_finds_the_batch_the_probing_run_made(
+    api: respx.Router, client: openai.OpenAI, policy: RetryPolicy
+) -> None:
+    live = api.post("/chat/completions").mock(return_value=ok("cat", top=[("cat", -0.1)]))
+    fake = FakeBatchService(api, polls_until_done=10)
+
+    def run(timeout: float | None) -> list[Classification | ClassificationError]:
+        return classify_batch(
+            TEXTS,
+            labels=LABELS,
+            model="gpt-4o-mini",
+            client=client,
+            progress=False,
+            retry=policy,
+            timeout=timeout,
+        )
+
+    with pytest.raises(TimeoutError):
+        run(1.0)
+    # Capabilities are now known here: no probe this time, the same batch all the same.
+    results = run(None)
+
+    assert labels_of(results) == ["cat", "dog", "bird"]
+    assert live.call_count == 1
+    assert (len(fake.inputs), len(fake.batches)) == (1, 1)
+
+
 def test_a_crash_between_upload_and_create_reuses_the_file(
     api: respx.Router, client: openai.OpenAI, policy: RetryPolicy
 ) -> None:

@@ -8,7 +8,10 @@ matched to the texts by ``custom_id``; results come back in input order.
 
 The ladder needs answers to choose a rung, and a batch cannot change course midway: so when
 the endpoint's capabilities for the model are not yet known, the first text is classified
-live first (at the normal price) and the batch uses the rung that worked. Answers that need a
+live first (at the normal price) and the batch uses the rung that worked. The batch still
+carries every text, the first one included: so the batch, and the idempotency key derived from
+it, do not depend on whether this process already knew the model, and a re-run in the same
+process finds the batch a first run created (see ``_batch_submit``). Answers that need a
 follow-up (a re-ask of the ``prompt`` rung) get it live, one by one. Each text's answer is
 read by the same code as :func:`~finetune_kit.classify`, so the guarantee is the same.
 """
@@ -144,7 +147,6 @@ def _why_missing(batch: Batch) -> str:
 def _poll(
     batches: list[Batch],
     *,
-    done_before: int,
     poll_interval: float,
     timeout: float | None,
     clock: Callable[[], float],
@@ -156,7 +158,7 @@ def _poll(
         for k, batch in enumerate(batches):
             if batch.status not in _TERMINAL:
                 batches[k] = yield _retrieve(batch.id)
-        done = done_before + sum(
+        done = sum(
             b.request_counts.completed + b.request_counts.failed
             for b in batches
             if b.request_counts is not None
@@ -209,16 +211,16 @@ def batch_flow(
 ) -> Flow[list[ItemResult]]:
     """The whole batch path as a flow: probe, submit, poll, download, read, clean up."""
     results: list[ItemResult | None] = [None] * len(texts)
-    start = 0
     if texts and spec.choice == "auto" and not is_settled(spec.key):
         try:
             results[0] = yield from classify_steps(spec, texts[0])
         except Exception as exc:
             results[0] = item_error(exc, spec, 0)
         bar.update(1)
-        start = 1
     technique, refused = spec.start()
-    files = list(input_files(spec, texts, range(start, len(texts)), technique, refused))
+    # Every text, the probed one too (its batch answer goes unused): what is sent must not
+    # depend on what this process happens to remember, or a re-run would not find the batch.
+    files = list(input_files(spec, texts, range(len(texts)), technique, refused))
     contents = [content for _, content in files]
     key = idempotency_key or derive_key(spec.model, contents)
     batches = yield from submit(contents, key=key, model=spec.model, creator=_CREATOR)
@@ -226,7 +228,6 @@ def batch_flow(
         logger.info("batch %s: %d texts for %s (key %s)", batch.id, len(indices), spec.model, key)
     batches = yield from _poll(
         batches,
-        done_before=start,
         poll_interval=poll_interval,
         timeout=timeout,
         clock=clock,
@@ -238,6 +239,8 @@ def batch_flow(
         if batch.status != "completed":
             logger.warning("%s", _why_missing(batch))
         for i in indices:
+            if results[i] is not None:
+                continue  # the probed text: answered live already
             answer = answers.get(custom_id(i))
             if answer is None:
                 answer = lost if lost and batch.status == "completed" else _why_missing(batch)
