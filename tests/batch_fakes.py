@@ -37,6 +37,10 @@ def _error(status: int, message: str, code: str | None = None) -> httpx.Response
     return httpx.Response(status, json={"error": error})
 
 
+class Crash(Exception):
+    """The process dies while waiting (what a kill or a reboot does to a long wait)."""
+
+
 def labels_of(results: list[Classification | ClassificationError]) -> list[str | None]:
     """Each result's label (None for a failure or an abstention)."""
     return [r.label if isinstance(r, Classification) else None for r in results]

@@ -18,7 +18,7 @@ from finetune_kit.classification._batch_submit import IDEMPOTENCY_METADATA_KEY
 from finetune_kit.classification._classify import forget_capabilities
 from finetune_kit.local import FaultRule, Faults, LocalServer, ManualClock
 
-from .batch_fakes import labels_of
+from .batch_fakes import Crash, labels_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,10 +37,6 @@ TEXTS = [
     "I feel so happy today!",
     "Why does my code throw a KeyError?",
 ]
-
-
-class Crash(Exception):
-    """The process dies while waiting."""
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from finetune_kit.classification._batch_submit import (
 )
 from finetune_kit.classification._classify import forget_capabilities
 
-from .batch_fakes import FakeBatchService, Fault, labels_of
+from .batch_fakes import Crash, FakeBatchService, Fault, labels_of
 from .classify_fakes import ok
 
 if TYPE_CHECKING:
@@ -41,10 +41,6 @@ if TYPE_CHECKING:
 LABELS = ["cat", "dog", "bird"]
 TEXTS = ["a cat", "a dog", "a bird"]
 FAULTS: list[Fault] = ["drop_after", "500_after", "drop", "500"]
-
-
-class Crash(Exception):
-    """The process dies while waiting (what a kill or a reboot does to a long wait)."""
 
 
 @pytest.fixture(autouse=True)
@@ -278,6 +274,21 @@ def test_an_explicit_key_is_used_and_a_new_one_pays_again(
     assert len(fake.batches) == 1
     assert fake.created[0]["metadata"][IDEMPOTENCY_METADATA_KEY] == "run-1"
     _run(client, policy, idempotency_key="run-2")
+    assert len(fake.batches) == 2
+
+
+def test_a_key_given_for_other_requests_is_refused_while_its_batch_is_unread(
+    api: respx.Router, client: openai.OpenAI, policy: RetryPolicy
+) -> None:
+    fake = FakeBatchService(api)
+    _crash_while_waiting(client, idempotency_key="nightly")
+
+    with pytest.raises(ValueError, match="'nightly' already names batch batch_0"):
+        _run(client, policy, texts=["a bird"], idempotency_key="nightly")
+    assert len(fake.inputs) == 1
+
+    _run(client, policy, idempotency_key="nightly")  # reads and cleans up batch_0
+    assert labels_of(_run(client, policy, texts=["a bird"], idempotency_key="nightly")) == ["bird"]
     assert len(fake.batches) == 2
 
 

@@ -9,7 +9,8 @@ Every input file is kept and every batch is billed, so each create is exactly-on
   and part is reused - unless it has ended without anything left to collect (failed,
   cancelled, or completed/expired and already read: its input file deleted). So a re-run after
   a crash, in a new process with nothing in memory, waits for the batch the crashed run
-  created instead of paying again.
+  created instead of paying again. The input's SHA-256 travels in the metadata too: a key
+  given again for other requests while its batch is unread is refused, not silently reused.
 - An input file's name carries a hash of the key and the SHA-256 of its content; before
   uploading, the batch files are listed and one with that name and size is reused (a crash
   between upload and create).
@@ -36,13 +37,14 @@ import openai
 from .._core.client import Request, once
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Mapping, Sequence
 
     from openai.types import Batch, FileObject
 
     from .._core.client import Flow
 
 __all__ = [
+    "CONTENT_METADATA_KEY",
     "ENDPOINT",
     "IDEMPOTENCY_METADATA_KEY",
     "PART_METADATA_KEY",
@@ -66,6 +68,8 @@ WINDOW: Final = "24h"
 IDEMPOTENCY_METADATA_KEY: Final = "finetune_kit_idempotency_key"
 #: The metadata key carrying a batch's part of its call (``"1-of-1"``).
 PART_METADATA_KEY: Final = "finetune_kit_part"
+#: The metadata key carrying the SHA-256 of a batch's input file (its requests).
+CONTENT_METADATA_KEY: Final = "finetune_kit_content_sha256"
 
 #: A metadata value holds at most 512 characters.
 _MAX_KEY: Final = 512
@@ -150,11 +154,19 @@ def _collectable(batch: Batch) -> Flow[bool]:
     return True
 
 
-def find_batches(key: str, parts: Collection[str]) -> Flow[dict[str, Batch]]:
+def find_batches(key: str, parts: Mapping[str, str]) -> Flow[dict[str, Batch]]:
     """The newest collectable batch carrying ``key``, for each of ``parts`` that has one.
 
     Lists every batch of the account (the API has no metadata filter for batches), newest
     first, and stops early once every part is found.
+
+    Args:
+        key: the idempotency key.
+        parts: part label -> the SHA-256 of that part's input file.
+
+    Raises:
+        ValueError: a collectable batch carries the key and part but other requests (a key
+            given twice for different work; once that batch is read, the key is free again).
     """
     found: dict[str, Batch] = {}
     after: str | None = None
@@ -168,8 +180,14 @@ def find_batches(key: str, parts: Collection[str]) -> Flow[dict[str, Batch]]:
                 continue
             if part not in parts or part in found:
                 continue
-            if (yield from _collectable(batch)):
-                found[part] = batch
+            if not (yield from _collectable(batch)):
+                continue
+            if tags.get(CONTENT_METADATA_KEY) != parts[part]:
+                raise ValueError(
+                    f"idempotency_key {key!r} already names batch {batch.id}, whose requests "
+                    "differ from these: pass another key (or wait until that batch is read)"
+                )
+            found[part] = batch
         if len(found) == len(parts) or not batches or page.has_more is False:
             return found
         after = batches[-1].id
@@ -189,8 +207,8 @@ def _find_file(name: str, size: int) -> Flow[FileObject | None]:
         after = files[-1].id
 
 
-def _find_part(key: str, part: str) -> Flow[Batch | None]:
-    found = yield from find_batches(key, {part})
+def _find_part(key: str, part: str, digest: str) -> Flow[Batch | None]:
+    found = yield from find_batches(key, {part: digest})
     return found.get(part)
 
 
@@ -240,10 +258,13 @@ def submit(files: Sequence[bytes], *, key: str, model: str, creator: str) -> Flo
         creator: recorded in the batches' metadata (``created_by``).
     """
     total = len(files)
-    parts = [part_label(number, total) for number in range(1, total + 1)]
-    existing = (yield from find_batches(key, set(parts))) if files else {}
+    parts = {
+        part_label(number, total): hashlib.sha256(content).hexdigest()
+        for number, content in enumerate(files, start=1)
+    }
+    existing = (yield from find_batches(key, parts)) if files else {}
     batches: list[Batch] = []
-    for part, content in zip(parts, files, strict=True):
+    for (part, digest), content in zip(parts.items(), files, strict=True):
         batch = existing.get(part)
         if batch is not None:
             logger.info("batch %s already carries idempotency key %s; reusing it", batch.id, key)
@@ -254,11 +275,12 @@ def submit(files: Sequence[bytes], *, key: str, model: str, creator: str) -> Flo
                 "model": model[:_MAX_KEY],
                 IDEMPOTENCY_METADATA_KEY: key,
                 PART_METADATA_KEY: part,
+                CONTENT_METADATA_KEY: digest,
             }
             batch = yield once(
                 f"create batch {part} for {file_id}",
                 _create(file_id, metadata),
-                partial(_find_part, key, part),
+                partial(_find_part, key, part, digest),
             )
         batches.append(batch)
     return batches
