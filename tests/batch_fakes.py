@@ -57,6 +57,8 @@ class FakeBatchService(FakeBatches):
         deleted: ids of deleted files, in order.
         listed: how many list requests were served, per endpoint.
         on_poll: called on each batch retrieve (a test advances its clock there).
+        ignores_paging: behave like a compatible server that ignores ``after`` and leaves
+            out ``has_more`` (every list request gets the first page again).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class FakeBatchService(FakeBatches):
         server_time: float = 1_700_000_000.0,
         page_size: int | None = None,
         on_poll: Callable[[], object] | None = None,
+        ignores_paging: bool = False,
     ) -> None:
         super().__init__(
             api,
@@ -81,6 +84,7 @@ class FakeBatchService(FakeBatches):
         self.server_time = server_time
         self.page_size = page_size
         self.on_poll = on_poll
+        self.ignores_paging = ignores_paging
         self.faults: dict[str, list[Fault]] = {"upload": [], "create": [], "delete": []}
         self.names: dict[str, str] = {}
         self.stamps: dict[str, int] = {}
@@ -189,6 +193,10 @@ class FakeBatchService(FakeBatches):
         return httpx.Response(200, json=self._page(request, items))
 
     def _page(self, request: httpx.Request, items: list[dict[str, Any]]) -> dict[str, Any]:
+        if sum(self.listed.values()) > 50:
+            raise AssertionError("the client keeps listing: a look-up that never ends")
+        if self.ignores_paging:
+            return {"object": "list", "data": items[: self.page_size or 20]}
         after = request.url.params.get("after")
         limit = self.page_size or int(request.url.params.get("limit", "20"))
         ids = [item["id"] for item in items]

@@ -185,6 +185,19 @@ def test_a_rerun_after_a_crash_reuses_the_batch(
     assert fake.deleted[0] == "file-in-0"
 
 
+def test_look_ups_end_on_a_server_that_ignores_paging(
+    api: respx.Router, client: openai.OpenAI, policy: RetryPolicy
+) -> None:
+    fake = FakeBatchService(api, page_size=1, ignores_paging=True)
+    _run(client, policy, texts=["a dog"], keep_files=True)
+    fake.faults["upload"] = ["drop_after"]
+    fake.faults["create"] = ["drop_after"]
+
+    assert labels_of(_run(client, policy)) == ["cat", "dog", "bird"]
+    # The look-ups end; the newest batch and file, the lost replies', are on the first page.
+    assert (len(fake.inputs), len(fake.batches)) == (2, 2)
+
+
 async def test_async_rerun_after_a_crash_reuses_the_batch(
     api: respx.Router, client: openai.OpenAI, async_client: openai.AsyncOpenAI, policy: RetryPolicy
 ) -> None:

@@ -139,6 +139,21 @@ def _retrieve_file(file_id: str) -> Request:
     return Request(f"retrieve file {file_id}", lambda c: c.files.retrieve(file_id))
 
 
+def _next_cursor(
+    has_more: bool | None, items: Sequence[Batch] | Sequence[FileObject], seen: set[str]
+) -> str | None:
+    """The ``after`` cursor of the next page, or None when the listing is through.
+
+    A compatible server may leave out ``has_more`` or ignore ``after``: a page with nothing
+    new also ends the listing, so a look-up can never loop forever.
+    """
+    ids = [item.id for item in items]
+    if has_more is False or not ids or seen.issuperset(ids):
+        return None
+    seen.update(ids)
+    return ids[-1]
+
+
 def _collectable(batch: Batch) -> Flow[bool]:
     """Whether a batch found by key still holds work to wait for or results to read."""
     if batch.status in _RUNNING:
@@ -169,6 +184,7 @@ def find_batches(key: str, parts: Mapping[str, str]) -> Flow[dict[str, Batch]]:
             given twice for different work; once that batch is read, the key is free again).
     """
     found: dict[str, Batch] = {}
+    seen: set[str] = set()
     after: str | None = None
     while True:
         page = yield _batches_page(after)
@@ -188,13 +204,14 @@ def find_batches(key: str, parts: Mapping[str, str]) -> Flow[dict[str, Batch]]:
                     "differ from these: pass another key (or wait until that batch is read)"
                 )
             found[part] = batch
-        if len(found) == len(parts) or not batches or page.has_more is False:
+        after = _next_cursor(page.has_more, batches, seen)
+        if len(found) == len(parts) or after is None:
             return found
-        after = batches[-1].id
 
 
 def _find_file(name: str, size: int) -> Flow[FileObject | None]:
     """The newest batch file called ``name`` with ``size`` bytes, if any."""
+    seen: set[str] = set()
     after: str | None = None
     while True:
         page = yield _files_page(after)
@@ -202,9 +219,9 @@ def _find_file(name: str, size: int) -> Flow[FileObject | None]:
         for file in files:
             if file.filename == name and file.bytes == size and file.status != "error":
                 return file
-        if not files or page.has_more is False:
+        after = _next_cursor(page.has_more, files, seen)
+        if after is None:
             return None
-        after = files[-1].id
 
 
 def _find_part(key: str, part: str, digest: str) -> Flow[Batch | None]:
