@@ -18,13 +18,16 @@ from finetune_kit import (
 from finetune_kit.classification import _batch
 from finetune_kit.classification._classify import LabelSet, Spec, forget_capabilities
 
-from .classify_fakes import FakeBatches, completion, label_in, ok
+from .batch_fakes import FakeBatchService, labels_of
+from .classify_fakes import completion, label_in, ok
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import openai
     import respx
+
+    from .sdk_fakes import Sleeps
 
 LABELS = ["cat", "dog", "bird"]
 TEXTS = ["a cat", "a dog", "boom", "a bird"]
@@ -37,12 +40,8 @@ def _fresh_capabilities() -> Iterator[None]:
     forget_capabilities()
 
 
-def _labels(results: list[Classification | ClassificationError]) -> list[str | None]:
-    return [r.label if isinstance(r, Classification) else None for r in results]
-
-
 def test_batch_round_trip_in_input_order(api: respx.Router, client: openai.OpenAI) -> None:
-    fake = FakeBatches(api, polls_until_done=2)
+    fake = FakeBatchService(api, polls_until_done=2)
     waits: list[float] = []
 
     results = classify_batch(
@@ -56,7 +55,7 @@ def test_batch_round_trip_in_input_order(api: respx.Router, client: openai.OpenA
         retry=RetryPolicy(sleep=waits.append),
     )
 
-    assert _labels(results) == ["cat", "dog", None, "bird"]
+    assert labels_of(results) == ["cat", "dog", None, "bird"]
     failure = results[2]
     assert isinstance(failure, ClassificationError)
     assert "HTTP 500" in str(failure)
@@ -85,8 +84,9 @@ def test_batch_round_trip_in_input_order(api: respx.Router, client: openai.OpenA
 def test_unknown_capabilities_are_probed_live_first(
     api: respx.Router, client: openai.OpenAI
 ) -> None:
-    live = api.post("/chat/completions").mock(return_value=ok("cat", top=[("cat", -0.1)]))
-    fake = FakeBatches(api)
+    # The live answer differs from the batch's on purpose: the probe's own answer is kept.
+    live = api.post("/chat/completions").mock(return_value=ok("dog", top=[("dog", -0.1)]))
+    fake = FakeBatchService(api)
 
     results = classify_batch(
         TEXTS,
@@ -98,9 +98,10 @@ def test_unknown_capabilities_are_probed_live_first(
     )
 
     assert live.call_count == 1
+    # The probed text is in the batch too, so what is sent does not depend on the probe.
     (lines,) = fake.inputs
-    assert [line["custom_id"] for line in lines] == ["text-1", "text-2", "text-3"]
-    assert _labels(results) == ["cat", "dog", None, "bird"]
+    assert [line["custom_id"] for line in lines] == ["text-0", "text-1", "text-2", "text-3"]
+    assert labels_of(results) == ["dog", "dog", None, "bird"]
 
 
 def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: openai.OpenAI) -> None:
@@ -123,7 +124,7 @@ def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: open
         label = label_in(body) or "cat"
         return {"status_code": 200, "body": completion(json.dumps({"label": label}))}
 
-    FakeBatches(api, answer=structured)
+    FakeBatchService(api, answer=structured)
 
     results = classify_batch(
         ["a cat", "a bird", "a dog"],
@@ -134,7 +135,7 @@ def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: open
         retry=RetryPolicy(sleep=lambda _: None),
     )
 
-    assert _labels(results) == ["cat", "bird", "dog"]
+    assert labels_of(results) == ["cat", "bird", "dog"]
     assert {r.technique for r in results if isinstance(r, Classification)} == {"structured"}
 
 
@@ -142,7 +143,7 @@ def test_large_inputs_are_split_into_several_batches(
     api: respx.Router, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_batch, "MAX_REQUESTS", 2)
-    fake = FakeBatches(api)
+    fake = FakeBatchService(api)
     texts = ["a cat", "a dog", "a bird", "cat", "dog"]
 
     results = classify_batch(
@@ -157,7 +158,7 @@ def test_large_inputs_are_split_into_several_batches(
 
     assert [len(lines) for lines in fake.inputs] == [2, 2, 1]
     assert len(fake.batches) == 3
-    assert _labels(results) == ["cat", "dog", "bird", "cat", "dog"]
+    assert labels_of(results) == ["cat", "dog", "bird", "cat", "dog"]
 
 
 def test_input_files_respect_the_byte_limit() -> None:
@@ -182,7 +183,7 @@ def test_input_files_respect_the_byte_limit() -> None:
 
 
 def test_expired_batch_keeps_what_was_answered(api: respx.Router, client: openai.OpenAI) -> None:
-    FakeBatches(api, outcome="expired", answered=2)
+    FakeBatchService(api, outcome="expired", answered=2)
 
     results = classify_batch(
         TEXTS,
@@ -194,14 +195,14 @@ def test_expired_batch_keeps_what_was_answered(api: respx.Router, client: openai
         retry=RetryPolicy(sleep=lambda _: None),
     )
 
-    assert _labels(results) == ["cat", "dog", None, None]
+    assert labels_of(results) == ["cat", "dog", None, None]
     for failure in results[2:]:
         assert isinstance(failure, ClassificationError)
         assert "ended expired" in str(failure)
 
 
 def test_failed_batch_fails_each_of_its_texts(api: respx.Router, client: openai.OpenAI) -> None:
-    FakeBatches(api, outcome="failed")
+    FakeBatchService(api, outcome="failed")
 
     results = classify_batch(
         ["a cat", "a dog"],
@@ -217,9 +218,10 @@ def test_failed_batch_fails_each_of_its_texts(api: respx.Router, client: openai.
     assert "invalid_model: no such model" in str(results[0])
 
 
-def test_waiting_gives_up_after_the_timeout(api: respx.Router, client: openai.OpenAI) -> None:
-    FakeBatches(api, polls_until_done=100)
-    waits: list[float] = []
+def test_waiting_gives_up_after_the_timeout(
+    api: respx.Router, client: openai.OpenAI, policy: RetryPolicy, sleeps: Sleeps
+) -> None:
+    FakeBatchService(api, polls_until_done=100)
 
     with pytest.raises(TimeoutError, match="batch_0"):
         classify_batch(
@@ -231,10 +233,10 @@ def test_waiting_gives_up_after_the_timeout(api: respx.Router, client: openai.Op
             poll_interval=30.0,
             timeout=60.0,
             progress=False,
-            retry=RetryPolicy(sleep=waits.append),
+            retry=policy,
         )
 
-    assert waits == [30.0, 30.0]
+    assert sleeps.waits == [30.0, 30.0]
 
 
 def test_prompt_answers_needing_a_reask_get_it_live(
@@ -244,7 +246,7 @@ def test_prompt_answers_needing_a_reask_get_it_live(
         label = label_in(body)
         return {"status_code": 200, "body": completion(label or "no idea", completion_tokens=3)}
 
-    FakeBatches(api, answer=chatty)
+    FakeBatchService(api, answer=chatty)
     live = api.post("/chat/completions").mock(return_value=ok("bird"))
 
     results = classify_batch(
@@ -257,7 +259,7 @@ def test_prompt_answers_needing_a_reask_get_it_live(
         retry=RetryPolicy(sleep=lambda _: None),
     )
 
-    assert _labels(results) == ["cat", "bird"]
+    assert labels_of(results) == ["cat", "bird"]
     reask = json.loads(live.calls.last.request.content)["messages"]
     assert reask[-2] == {"role": "assistant", "content": "no idea"}
     second = results[1]
@@ -297,7 +299,7 @@ def test_label_set_is_validated_before_any_upload(client: openai.OpenAI) -> None
 
 
 async def test_async_batch_round_trip(api: respx.Router, async_client: openai.AsyncOpenAI) -> None:
-    FakeBatches(api)
+    FakeBatchService(api)
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -314,5 +316,5 @@ async def test_async_batch_round_trip(api: respx.Router, async_client: openai.As
         retry=RetryPolicy(async_sleep=sleep),
     )
 
-    assert _labels(results) == ["cat", "dog", None, "bird"]
+    assert labels_of(results) == ["cat", "dog", None, "bird"]
     assert waits == [2.0]

@@ -13,7 +13,8 @@ from finetune_kit._core.client import _reset_defaults
 from finetune_kit.classification._classify import forget_capabilities
 from finetune_kit.cli._main import main
 
-from .classify_fakes import FakeBatches, bodies, completion
+from .batch_fakes import FakeBatchService
+from .classify_fakes import bodies, completion
 from .conftest import BASE_URL
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def test_classify_through_the_batch_api(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    fake = FakeBatches(api, polls_until_done=0)  # done at the first poll: no wait
+    fake = FakeBatchService(api, polls_until_done=0)  # done at the first poll: no wait
     path = tmp_path / "pets.txt"
     path.write_text("a dog\na cat\n", encoding="utf-8")
 

@@ -16,7 +16,8 @@ from finetune_kit import AsyncTunedModel, Classification, Dataset, RetryPolicy, 
 from finetune_kit.classification._classify import forget_capabilities
 from finetune_kit.models._tuned_model import shutdown_date_of
 
-from .classify_fakes import FakeBatches, bodies, completion, ok, refused
+from .batch_fakes import FakeBatchService
+from .classify_fakes import bodies, completion, ok, refused
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -192,7 +193,7 @@ async def test_async_surface(api: respx.Router, async_client: openai.AsyncOpenAI
 
 
 def test_classify_batch_is_bound_too(api: respx.Router, client: openai.OpenAI) -> None:
-    fake = FakeBatches(api)
+    fake = FakeBatchService(api)
     model = TunedModel(NAME, client=client)
 
     results = model.classify_batch(
@@ -208,7 +209,7 @@ def test_classify_batch_is_bound_too(api: respx.Router, client: openai.OpenAI) -
 
 
 async def test_async_classify_batch(api: respx.Router, async_client: openai.AsyncOpenAI) -> None:
-    FakeBatches(api)
+    FakeBatchService(api)
 
     async def no_wait(seconds: float) -> None:
         del seconds

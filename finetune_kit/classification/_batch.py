@@ -8,7 +8,10 @@ matched to the texts by ``custom_id``; results come back in input order.
 
 The ladder needs answers to choose a rung, and a batch cannot change course midway: so when
 the endpoint's capabilities for the model are not yet known, the first text is classified
-live first (at the normal price) and the batch uses the rung that worked. Answers that need a
+live first (at the normal price) and the batch uses the rung that worked. The batch still
+carries every text, the first one included: so the batch, and the idempotency key derived from
+it, do not depend on whether this process already knew the model, and a re-run in the same
+process finds the batch a first run created (see ``_batch_submit``). Answers that need a
 follow-up (a re-ask of the ``prompt`` rung) get it live, one by one. Each text's answer is
 read by the same code as :func:`~finetune_kit.classify`, so the guarantee is the same.
 """
@@ -17,14 +20,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Final
 
+import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
 from .._core.client import Request, Sleep, arun_flow, run_flow
 from .._core.progress import progress_bar
 from .._exceptions import ClassificationError
+from ._batch_submit import ENDPOINT, check_key, delete_files, derive_key, submit
 from ._classify import (
     ItemResult,
     Spec,
@@ -37,10 +43,9 @@ from ._classify import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
-    import openai
-    from openai.types import Batch, FileObject
+    from openai.types import Batch
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
@@ -54,7 +59,7 @@ logger = logging.getLogger("finetune_kit")
 MAX_REQUESTS: Final = 50_000
 #: Bytes per input file: the limit is 200 MB; the margin covers JSON size estimates.
 MAX_BYTES: Final = 190 * 1024 * 1024
-_ENDPOINT: Final = "/v1/chat/completions"
+_CREATOR: Final = "finetune_kit classify_batch"
 _TERMINAL: Final = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
@@ -86,7 +91,7 @@ def input_files(
     size = 0
     for i in indices:
         body = spec.body(technique, spec.messages(technique, texts[i]), refused)
-        request = {"custom_id": custom_id(i), "method": "POST", "url": _ENDPOINT, "body": body}
+        request = {"custom_id": custom_id(i), "method": "POST", "url": ENDPOINT, "body": body}
         line = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         if chunk and (len(chunk) >= max_requests or size + len(line) > max_bytes):
             yield chunk, b"".join(lines)
@@ -124,25 +129,6 @@ def read_output(content: bytes) -> dict[str, ChatCompletion | str]:
     return found
 
 
-def _upload(name: str, content: bytes) -> Request:
-    return Request(
-        f"upload batch input {name}",
-        lambda c: c.files.create(file=(name, content), purpose="batch"),
-    )
-
-
-def _create(file_id: str, metadata: dict[str, str]) -> Request:
-    return Request(
-        f"create batch for {file_id}",
-        lambda c: c.batches.create(
-            input_file_id=file_id,
-            endpoint=_ENDPOINT,
-            completion_window="24h",
-            metadata=metadata,
-        ),
-    )
-
-
 def _retrieve(batch_id: str) -> Request:
     return Request(f"retrieve batch {batch_id}", lambda c: c.batches.retrieve(batch_id))
 
@@ -158,69 +144,106 @@ def _why_missing(batch: Batch) -> str:
     return f"batch {batch.id} ended {batch.status} before this text was processed"
 
 
+def _poll(
+    batches: list[Batch],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    clock: Callable[[], float],
+    bar: Any,
+) -> Flow[list[Batch]]:
+    """Retrieve the batches until every one has ended; the deadline is read from ``clock``."""
+    started = clock()
+    while True:
+        for k, batch in enumerate(batches):
+            if batch.status not in _TERMINAL:
+                batches[k] = yield _retrieve(batch.id)
+        done = sum(
+            b.request_counts.completed + b.request_counts.failed
+            for b in batches
+            if b.request_counts is not None
+        )
+        bar.update(max(0, done - bar.n))
+        running = [b.id for b in batches if b.status not in _TERMINAL]
+        if not running:
+            return batches
+        delay = poll_interval
+        if timeout is not None:
+            # The clock, not a sum of intervals: requests and slow replies take time too.
+            elapsed = clock() - started
+            if elapsed >= timeout:
+                raise TimeoutError(
+                    f"batches {', '.join(running)} still running after {elapsed:.0f}s; they "
+                    "keep running on the service, and calling again with the same texts and "
+                    "options (or idempotency_key) picks them up instead of paying again"
+                )
+            delay = min(delay, timeout - elapsed)
+        yield Sleep(delay)
+
+
+def _answers(batch: Batch) -> Flow[tuple[dict[str, ChatCompletion | str], str | None]]:
+    """A batch's answers by ``custom_id``, and why some may be missing (a file gone)."""
+    answers: dict[str, ChatCompletion | str] = {}
+    lost: str | None = None
+    for file_id in (batch.output_file_id, batch.error_file_id):
+        if not file_id:
+            continue
+        try:
+            content = yield _download(file_id)
+        except openai.NotFoundError:
+            lost = f"file {file_id} of batch {batch.id} no longer exists"
+            logger.warning("%s", lost)
+            continue
+        answers.update(read_output(content.content))
+    return answers, lost
+
+
 def batch_flow(
     spec: Spec,
     texts: Sequence[TextInput],
     *,
     poll_interval: float,
     timeout: float | None,
+    clock: Callable[[], float],
+    idempotency_key: str | None,
+    keep_files: bool,
     bar: Any,
 ) -> Flow[list[ItemResult]]:
-    """The whole batch path as a flow: probe, upload, create, poll, download, read."""
+    """The whole batch path as a flow: probe, submit, poll, download, read, clean up."""
     results: list[ItemResult | None] = [None] * len(texts)
-    start = 0
     if texts and spec.choice == "auto" and not is_settled(spec.key):
         try:
             results[0] = yield from classify_steps(spec, texts[0])
         except Exception as exc:
             results[0] = item_error(exc, spec, 0)
         bar.update(1)
-        start = 1
     technique, refused = spec.start()
-    files = list(input_files(spec, texts, range(start, len(texts)), technique, refused))
-    batches: list[tuple[Batch, list[int]]] = []
-    for number, (indices, content) in enumerate(files, start=1):
-        name = f"finetune_kit-classify-{number}-of-{len(files)}.jsonl"
-        uploaded: FileObject = yield _upload(name, content)
-        metadata = {"created_by": "finetune_kit classify_batch", "model": spec.model[:500]}
-        batch: Batch = yield _create(uploaded.id, metadata)
-        logger.info("batch %s: %d texts for %s", batch.id, len(indices), spec.model)
-        batches.append((batch, indices))
+    # Every text, the probed one too (its batch answer goes unused): what is sent must not
+    # depend on what this process happens to remember, or a re-run would not find the batch.
+    files = list(input_files(spec, texts, range(len(texts)), technique, refused))
+    contents = [content for _, content in files]
+    key = idempotency_key or derive_key(spec.model, contents)
+    batches = yield from submit(contents, key=key, model=spec.model, creator=_CREATOR)
+    for batch, (indices, _) in zip(batches, files, strict=True):
+        logger.info("batch %s: %d texts for %s (key %s)", batch.id, len(indices), spec.model, key)
+    batches = yield from _poll(
+        batches,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        clock=clock,
+        bar=bar,
+    )
 
-    waited = 0.0
-    while True:
-        for k, (batch, indices) in enumerate(batches):
-            if batch.status not in _TERMINAL:
-                batches[k] = ((yield _retrieve(batch.id)), indices)
-        done = start + sum(
-            b.request_counts.completed + b.request_counts.failed
-            for b, _ in batches
-            if b.request_counts is not None
-        )
-        bar.update(max(0, done - bar.n))
-        running = [b.id for b, _ in batches if b.status not in _TERMINAL]
-        if not running:
-            break
-        if timeout is not None and waited >= timeout:
-            raise TimeoutError(
-                f"batches {', '.join(running)} still running after {waited:.0f}s; they keep "
-                "running on the service (see client.batches.retrieve)"
-            )
-        yield Sleep(poll_interval)
-        waited += poll_interval
-
-    for batch, indices in batches:
-        answers: dict[str, ChatCompletion | str] = {}
-        for file_id in (batch.output_file_id, batch.error_file_id):
-            if file_id:
-                content = yield _download(file_id)
-                answers.update(read_output(content.content))
+    for batch, (indices, _) in zip(batches, files, strict=True):
+        answers, lost = yield from _answers(batch)
         if batch.status != "completed":
             logger.warning("%s", _why_missing(batch))
         for i in indices:
+            if results[i] is not None:
+                continue  # the probed text: answered live already
             answer = answers.get(custom_id(i))
             if answer is None:
-                answer = _why_missing(batch)
+                answer = lost if lost and batch.status == "completed" else _why_missing(batch)
             if isinstance(answer, str):
                 results[i] = ClassificationError(
                     f"text {i}: {answer}", raw_output=None, labels=spec.labels.names
@@ -232,8 +255,31 @@ def batch_flow(
                 )
             except Exception as exc:
                 results[i] = item_error(exc, spec, i)
+        if not keep_files:
+            yield from delete_files(batch)
     bar.update(len(texts) - bar.n)
     return [r for r in results if r is not None]
+
+
+def _clock(retry: RetryPolicy | None) -> Callable[[], float]:
+    """The clock deadlines are read from: the policy's (tests inject one), else monotonic."""
+    return (retry.clock if retry is not None else None) or time.monotonic
+
+
+def _checked(
+    texts: Sequence[TextInput], idempotency_key: str | None, poll_interval: float
+) -> list[TextInput]:
+    """The texts as a list, after refusing what cannot be right before anything is sent."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(
+            "texts must be a sequence of texts, not a single string: pass [text] "
+            "(or use classify() for one text)"
+        )
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+    if poll_interval <= 0:
+        raise ValueError("poll_interval must be positive")
+    return list(texts)
 
 
 def classify_batch(
@@ -251,29 +297,44 @@ def classify_batch(
     base_model: str | None = None,
     poll_interval: float = 30.0,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
+    keep_files: bool = False,
     progress: bool = True,
 ) -> list[ItemResult]:
     """Classify many texts through the Batch API; results in input order.
 
-    Blocks until every batch has ended (the service allows 24 hours). Polling waits use the
-    retry policy's ``sleep`` (so tests inject one). The other arguments (``labels``,
-    ``model``, ``client``, ``instructions``, ``examples``, ``technique``, ``abstain_below``,
-    ``retry``, ``reasks``, ``base_model``) are those of :func:`~finetune_kit.classify`.
+    Blocks until every batch has ended (the service allows 24 hours). Each input file and
+    batch is created exactly once, even when a reply is lost; calling again with the same
+    texts and options (after a crash, a timeout, in a new process) picks up the batches
+    already created instead of paying again. Polling waits use the retry policy's ``sleep``
+    and its ``clock`` measures ``timeout`` (so tests inject both). The other arguments
+    (``labels``, ``model``, ``client``, ``instructions``, ``examples``, ``technique``,
+    ``abstain_below``, ``retry``, ``reasks``, ``base_model``) are those of
+    :func:`~finetune_kit.classify`.
 
     Args:
-        texts: the texts (strings or message lists).
+        texts: the texts (strings or message lists); a single string is refused.
         poll_interval: seconds between status checks.
-        timeout: give up waiting after this many seconds of polling (None: wait for the
-            service's own 24 h window). The batches keep running.
+        timeout: stop waiting after this many seconds (None: wait for the service's own
+            24 h window). The batches keep running; a call with the same key picks them up.
+        idempotency_key: the key the batches carry (at most 512 characters); by default one
+            derived from the requests (texts, labels, instructions, model, technique) and the
+            endpoint. Pass a new key to pay for a fresh batch of the same requests.
+        keep_files: keep the batches' input, output and error files on the account (they
+            are deleted once the results are read, by default).
         progress: show a progress bar.
 
     Returns:
         One :class:`~finetune_kit.Classification` or
-        :class:`~finetune_kit.ClassificationError` per text.
+        :class:`~finetune_kit.ClassificationError` per text, in input order: a request the
+        service failed (or never ran: an expired or failed batch) holds a
+        ``ClassificationError`` saying why, in its text's place.
 
     Raises:
+        TypeError: ``texts`` is a single string.
         TimeoutError: ``timeout`` passed with batches still running.
     """
+    items = _checked(texts, idempotency_key, poll_interval)
     resolved = sync_client(client)
     spec = Spec.build(
         labels=labels,
@@ -286,11 +347,19 @@ def classify_batch(
         reasks=reasks,
         base_model=base_model,
     )
-    items = list(texts)
     with progress_bar(
         total=len(items), enabled=progress, description=f"batch {model}", unit="text"
     ) as bar:
-        flow = batch_flow(spec, items, poll_interval=poll_interval, timeout=timeout, bar=bar)
+        flow = batch_flow(
+            spec,
+            items,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            clock=_clock(retry),
+            idempotency_key=idempotency_key,
+            keep_files=keep_files,
+            bar=bar,
+        )
         return run_flow(flow, resolved, retry)
 
 
@@ -309,9 +378,12 @@ async def aclassify_batch(
     base_model: str | None = None,
     poll_interval: float = 30.0,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
+    keep_files: bool = False,
     progress: bool = True,
 ) -> list[ItemResult]:
     """The async sibling of :func:`classify_batch` (waits with the policy's ``async_sleep``)."""
+    items = _checked(texts, idempotency_key, poll_interval)
     resolved = async_client(client)
     spec = Spec.build(
         labels=labels,
@@ -324,9 +396,17 @@ async def aclassify_batch(
         reasks=reasks,
         base_model=base_model,
     )
-    items = list(texts)
     with progress_bar(
         total=len(items), enabled=progress, description=f"batch {model}", unit="text"
     ) as bar:
-        flow = batch_flow(spec, items, poll_interval=poll_interval, timeout=timeout, bar=bar)
+        flow = batch_flow(
+            spec,
+            items,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            clock=_clock(retry),
+            idempotency_key=idempotency_key,
+            keep_files=keep_files,
+            bar=bar,
+        )
         return await arun_flow(flow, resolved, retry)
