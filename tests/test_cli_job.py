@@ -13,7 +13,7 @@ import pytest
 from finetune_kit import Dataset
 from finetune_kit._core import client as client_module
 from finetune_kit.cli._main import main
-from finetune_kit.jobs import _job as job_module
+from finetune_kit.jobs import _flows as job_module
 
 from .conftest import BASE_URL
 from .sdk_fakes import FakeFiles, FakeJobs, Fault, error_response, event_json, job_json

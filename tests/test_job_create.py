@@ -19,7 +19,7 @@ from finetune_kit import (
     Job,
     RetryPolicy,
 )
-from finetune_kit.jobs import _job as job_module
+from finetune_kit.jobs import _flows as job_module
 from finetune_kit.jobs._job import IDEMPOTENCY_METADATA_KEY
 
 from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, job_json, transport_timeout
@@ -269,7 +269,10 @@ def test_same_request_same_key_other_request_other_key(
     _create(client, policy)
     _create(client, policy, suffix="other")
     keys = [body["metadata"][IDEMPOTENCY_METADATA_KEY] for body in fake.created]
-    assert keys[0] == keys[1] != keys[2]
+    # The request's fingerprint, then the call's own random part: every call its own key.
+    fingerprints = [key.rsplit("-", 1)[0] for key in keys]
+    assert fingerprints[0] == fingerprints[1] != fingerprints[2]
+    assert len(set(keys)) == 3
     assert len(fake.jobs) == 3  # deliberate repeats are new jobs: only retries look
 
 

@@ -97,7 +97,7 @@ def test_list_follows_pages_and_filters(api: respx.Router, client: openai.OpenAI
     route = api.get("/fine_tuning/jobs").mock(
         side_effect=[httpx.Response(200, json=first), httpx.Response(200, json=second)]
     )
-    jobs = Job.list(metadata={"team": "a"}, client=client)
+    jobs = list(Job.list(metadata={"team": "a"}, client=client))
     assert len(jobs) == 101
     assert route.calls[0].request.url.params["metadata[team]"] == "a"
     assert route.calls[1].request.url.params["after"] == "ftjob-99"
