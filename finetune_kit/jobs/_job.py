@@ -15,15 +15,7 @@ from ._lifecycle import retirement_warning
 from ._metrics import metrics_from_events, parse_metrics_csv, summarize_metrics
 from ._models import Checkpoint, Event, MetricsRow, MetricsSummary, merge_events
 from ._options import JobOptions
-from ._raw import (
-    TERMINAL_STATUSES,
-    _error,
-    _hyperparameters,
-    _method,
-    _n_epochs,
-    _outcome_error,
-    _status,
-)
+from ._raw import TERMINAL_STATUSES
 from ._sync import Job
 
 __all__ = [
@@ -36,12 +28,6 @@ __all__ = [
     "JobOptions",
     "MetricsRow",
     "MetricsSummary",
-    "_error",
-    "_hyperparameters",
-    "_method",
-    "_n_epochs",
-    "_outcome_error",
-    "_status",
     "idempotency_key",
     "merge_events",
     "metrics_from_events",
