@@ -32,7 +32,15 @@ from .datasets._dataset import Dataset
 from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
 from .evaluate import Evaluation, LabelMetrics, compare
 from .facts._tokens import FinetuneKitWarning
-from .jobs._job import AsyncJob, Checkpoint, Event, Job, MetricsRow, MetricsSummary
+from .jobs._job import (
+    AsyncJob,
+    Checkpoint,
+    Event,
+    Job,
+    JobOptions,
+    MetricsRow,
+    MetricsSummary,
+)
 from .models._tuned_model import AsyncTunedModel, TunedModel
 
 __all__ = [
@@ -56,6 +64,7 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JobOptions",
     "JobTimeoutError",
     "LabelMetrics",
     "MetricsRow",

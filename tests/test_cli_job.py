@@ -13,7 +13,7 @@ import pytest
 from finetune_kit import Dataset
 from finetune_kit._core import client as client_module
 from finetune_kit.cli._main import main
-from finetune_kit.jobs import _job as job_module
+from finetune_kit.jobs import _flows as job_module
 
 from .conftest import BASE_URL
 from .sdk_fakes import FakeFiles, FakeJobs, Fault, error_response, event_json, job_json
@@ -257,3 +257,24 @@ def test_ctrl_c_while_waiting_exits_130_and_says_how_to_resume(
     assert "interrupted" in capsys.readouterr().err
     assert "Job.get('ftjob-1').wait()" in caplog.text
     assert jobs.jobs["ftjob-1"]["status"] == "running"
+
+
+def test_train_refuses_a_bad_option_before_asking_or_sending(
+    api: respx.Router, train_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["train", str(train_file), "--model", "gpt-4o-mini", "--suffix", "x" * 65, "--yes"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert "suffix must be 1 to 64 characters" in err
+    assert "trained tokens" not in out  # refused before the estimate and the question
+    assert not api.calls
+
+
+def test_wait_refuses_a_poll_interval_that_is_not_positive(
+    api: respx.Router, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["wait", "ftjob-1", "--poll-interval", "0"])
+    assert info.value.code == 2
+    assert "must be a positive number of seconds" in capsys.readouterr().err
+    assert not api.calls

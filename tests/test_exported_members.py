@@ -36,6 +36,7 @@ PUBLIC = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JobOptions",
     "JobTimeoutError",
     "LabelMetrics",
     "MetricsRow",

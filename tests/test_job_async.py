@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import inspect
+import threading
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from finetune_kit import AsyncJob, Event, Job, JobFailedError, JobTimeoutError, RetryPolicy
-from finetune_kit.jobs import _job as job_module
+from finetune_kit import (
+    AsyncJob,
+    Dataset,
+    Event,
+    Job,
+    JobFailedError,
+    JobOptions,
+    JobTimeoutError,
+    RetryPolicy,
+)
+from finetune_kit.jobs import _flows as job_module
 
-from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, event_json, job_json
+from .sdk_fakes import FakeFiles, FakeJobs, Fault, Sleeps, error_response, event_json, job_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import openai
     import respx
 
 
 def _public(cls: type) -> dict[str, Any]:
     return {name: getattr(cls, name) for name in dir(cls) if not name.startswith("_")}
+
+
+#: Members that return an iterator at once: the async one iterates with ``async for``.
+ITERATORS = {"list"}
 
 
 def test_public_surfaces_match() -> None:
@@ -32,7 +50,10 @@ def test_public_surfaces_match() -> None:
             assert isinstance(inspect.getattr_static(AsyncJob, name), property), name
             continue
         assert callable(member), name
-        assert inspect.iscoroutinefunction(other), f"AsyncJob.{name} is not a coroutine"
+        if name in ITERATORS:
+            assert not inspect.iscoroutinefunction(other), name
+        else:
+            assert inspect.iscoroutinefunction(other), f"AsyncJob.{name} is not a coroutine"
         assert not inspect.iscoroutinefunction(member), name
         assert list(inspect.signature(member).parameters) == list(
             inspect.signature(other).parameters
@@ -66,7 +87,7 @@ async def test_async_rate_limits_and_lifecycle(
     assert (await job.pause()).status == "paused"
     assert (await job.resume()).status == "queued"
     assert (await job.refresh()).status == "queued"
-    assert [j.id for j in await AsyncJob.list(client=async_client)] == ["ftjob-1"]
+    assert [j.id async for j in AsyncJob.list(client=async_client)] == ["ftjob-1"]
     assert [r.step for r in await job.metrics()] == []
     assert (await job.cancel()).status == "cancelled"
     assert repr(job).startswith("AsyncJob('ftjob-1'")
@@ -134,3 +155,59 @@ async def test_async_checkpoints_and_summary(
     summary = await job.metrics_summary()
     assert summary.steps == 1
     assert summary.final_train_loss == 1.0
+
+
+def _examples(n: int, tag: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": f"{tag} question {i}"},
+                {"role": "assistant", "content": f"answer {i % 3}"},
+            ]
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("entry", ["create", "create_from"])
+async def test_async_create_does_its_dataset_work_off_the_loop_thread(
+    api: respx.Router,
+    async_client: openai.AsyncOpenAI,
+    policy: RetryPolicy,
+    monkeypatch: pytest.MonkeyPatch,
+    entry: str,
+) -> None:
+    monkeypatch.setattr(job_module, "_today", lambda: dt.date(2026, 6, 1))
+    FakeFiles(api)
+    fake = FakeJobs(api)
+    train = Dataset.from_records(_examples(20, "train"))
+    valid = Dataset.from_records(_examples(5, "valid"))
+    # Every Dataset method (validation, stats, reading the bytes, ...) and every SHA-256
+    # (the upload's content hash) records the thread it ran on.
+    where: list[tuple[str, int]] = []
+
+    def recording(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            where.append((name, threading.get_ident()))
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    for name, member in list(vars(Dataset).items()):
+        if inspect.isfunction(member) and name != "__init__":
+            monkeypatch.setattr(Dataset, name, recording(name, member))
+    monkeypatch.setattr(hashlib, "sha256", recording("sha256", hashlib.sha256))
+    loop_thread = threading.get_ident()
+    if entry == "create":
+        job = await AsyncJob.create(
+            train, model="gpt-4o-mini", validation=valid, client=async_client, retry=policy
+        )
+    else:
+        options = JobOptions(model="gpt-4o-mini", validation=valid)
+        job = await AsyncJob.create_from(train, options, client=async_client, retry=policy)
+    assert list(fake.jobs) == [job.id]
+    names = {name for name, _ in where}
+    assert {"validate", "to_jsonl_bytes", "sha256"} <= names
+    on_loop = sorted({name for name, ident in where if ident == loop_thread})
+    assert on_loop == [], f"Dataset work on the event loop's thread: {on_loop}"

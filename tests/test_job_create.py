@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -17,9 +18,10 @@ from finetune_kit import (
     FinetuneKitWarning,
     FineTuningUnavailableError,
     Job,
+    JobOptions,
     RetryPolicy,
 )
-from finetune_kit.jobs import _job as job_module
+from finetune_kit.jobs import _flows as job_module
 from finetune_kit.jobs._job import IDEMPOTENCY_METADATA_KEY
 
 from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, job_json, transport_timeout
@@ -269,7 +271,10 @@ def test_same_request_same_key_other_request_other_key(
     _create(client, policy)
     _create(client, policy, suffix="other")
     keys = [body["metadata"][IDEMPOTENCY_METADATA_KEY] for body in fake.created]
-    assert keys[0] == keys[1] != keys[2]
+    # The request's fingerprint, then the call's own random part: every call its own key.
+    fingerprints = [key.rsplit("-", 1)[0] for key in keys]
+    assert fingerprints[0] == fingerprints[1] != fingerprints[2]
+    assert len(set(keys)) == 3
     assert len(fake.jobs) == 3  # deliberate repeats are new jobs: only retries look
 
 
@@ -358,3 +363,34 @@ def test_warns_when_the_model_is_not_known_for_the_method(
             "file-train", model="gpt-3.5-turbo-0125", method="dpo", client=client, retry=policy
         )
     assert json.dumps(fake.created[0]["method"]).startswith('{"type": "dpo"')
+
+
+def test_job_options_are_one_reusable_frozen_copy(
+    fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy
+) -> None:
+    hyperparameters: dict[str, object] = {"n_epochs": 2}
+    metadata = {"team": "support"}
+    options = JobOptions(
+        model="gpt-4o-mini", hyperparameters=hyperparameters, metadata=metadata, suffix="t"
+    )
+    hyperparameters["n_epochs"] = 9  # later changes to the caller's dicts change nothing
+    metadata["team"] = "other"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.suffix = "u"  # type: ignore[misc]
+    first = Job.create_from("file-train", options, client=client, retry=policy)
+    second = Job.create(
+        "file-train",
+        model="gpt-4o-mini",
+        hyperparameters={"n_epochs": 2},
+        metadata={"team": "support"},
+        suffix="t",
+        client=client,
+        retry=policy,
+    )
+    assert first.id != second.id
+    by_options, by_keywords = fake.created
+    for body in (by_options, by_keywords):
+        body["metadata"].pop(IDEMPOTENCY_METADATA_KEY)
+    assert by_options == by_keywords
+    assert by_options["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2}
+    assert by_options["metadata"] == {"team": "support"}

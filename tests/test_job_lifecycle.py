@@ -97,7 +97,7 @@ def test_list_follows_pages_and_filters(api: respx.Router, client: openai.OpenAI
     route = api.get("/fine_tuning/jobs").mock(
         side_effect=[httpx.Response(200, json=first), httpx.Response(200, json=second)]
     )
-    jobs = Job.list(metadata={"team": "a"}, client=client)
+    jobs = list(Job.list(metadata={"team": "a"}, client=client))
     assert len(jobs) == 101
     assert route.calls[0].request.url.params["metadata[team]"] == "a"
     assert route.calls[1].request.url.params["after"] == "ftjob-99"
@@ -378,3 +378,38 @@ def test_wait_rejects_a_bad_poll_interval(
     fake.add(job_json(status="running"))
     with pytest.raises(ValueError, match="poll_interval"):
         Job.get("ftjob-1", client=client, retry=policy).wait(poll_interval=0)
+
+
+def test_wait_times_out_by_the_clock_not_by_the_sum_of_its_sleeps(
+    fake: FakeJobs, client: openai.OpenAI
+) -> None:
+    # Each poll takes 100 s of clock time (a slow service); the sleeps add only seconds.
+    now = [0.0]
+    waits: list[float] = []
+    fake.add(job_json(status="running"))
+
+    def slow_poll(job: dict[str, Any], calls: int) -> None:
+        del job, calls
+        now[0] += 100.0
+
+    policy = RetryPolicy(jitter=0.0, sleep=waits.append, clock=lambda: now[0])
+    job = Job.get("ftjob-1", client=client, retry=policy)
+    fake.on_retrieve = slow_poll
+    with pytest.raises(JobTimeoutError):
+        job.wait(timeout=250, poll_interval=1, progress=False)
+    assert waits == [1, 1.5]  # three polls: at 100, 200 and 300 s on the clock
+    assert fake.calls["retrieve"] == 4  # get + three polls
+
+
+def test_wait_does_not_time_out_while_the_clock_stands_still(
+    fake: FakeJobs, client: openai.OpenAI
+) -> None:
+    waits: list[float] = []
+    fake.add(job_json(status="running"))
+    policy = RetryPolicy(jitter=0.0, sleep=waits.append, clock=lambda: 0.0)
+    job = Job.get("ftjob-1", client=client, retry=policy)
+    nothing: list[dict[str, Any]] = []
+    _script(fake, [("running", nothing)] * 5 + [("succeeded", nothing)])
+    tuned = job.wait(timeout=10, poll_interval=5, progress=False)
+    assert tuned.name == "ft:gpt-4o-mini:org:tickets:abc"
+    assert sum(waits) > 10  # slept past the timeout, but no time passed on the clock

@@ -11,18 +11,20 @@ from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from finetune_kit import Checkpoint, Event, JobCancelledError, JobFailedError, MetricsRow
 from finetune_kit.jobs._job import (
-    _error,
-    _hyperparameters,
-    _method,
-    _n_epochs,
-    _outcome_error,
-    _status,
     idempotency_key,
     merge_events,
     metrics_from_events,
     parse_metrics_csv,
     retirement_warning,
     summarize_metrics,
+)
+from finetune_kit.jobs._raw import (
+    _error,
+    _hyperparameters,
+    _method,
+    _n_epochs,
+    _outcome_error,
+    _status,
 )
 
 from .sdk_fakes import job_json

@@ -29,7 +29,7 @@ from .._exceptions import (
     TokenizerError,
 )
 from ..datasets._dataset import Dataset
-from ..jobs._job import Job
+from ..jobs._job import Job, JobOptions
 from ._main import ask
 
 if TYPE_CHECKING:
@@ -95,12 +95,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    import argparse
+    import math
+
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
 def _add_wait_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="stop watching after this long"
     )
     parser.add_argument(
-        "--poll-interval", type=float, default=10.0, metavar="SECONDS", help="seconds between polls"
+        "--poll-interval",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between polls",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -138,6 +152,16 @@ def _train(args: argparse.Namespace) -> int:
             return loaded
         validation = loaded
     try:
+        options = JobOptions(
+            model=args.model,
+            validation=validation,
+            method=args.method,
+            hyperparameters={"n_epochs": args.epochs} if args.epochs else None,
+            suffix=args.suffix,
+        )
+    except ValueError as exc:  # e.g. a suffix the service would refuse: before asking
+        return _fail("train", exc, 2)
+    try:
         estimate = training.estimate_cost(model=args.model, n_epochs=args.epochs)
     except (DatasetError, TokenizerError, ValueError) as exc:
         return _fail("train", exc, 2)
@@ -154,18 +178,10 @@ def _train(args: argparse.Namespace) -> int:
             )
         if not answer:
             return _fail("train", "not started")
-    hyperparameters = {"n_epochs": args.epochs} if args.epochs else None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            job = Job.create(
-                training,
-                model=args.model,
-                validation=validation,
-                method=args.method,
-                hyperparameters=hyperparameters,
-                suffix=args.suffix,
-            )
+            job = Job.create_from(training, options)
     except (FinetuneKitError, openai.APIError) as exc:
         return _fail("train", exc)
     except openai.OpenAIError as exc:  # no API key, bad configuration

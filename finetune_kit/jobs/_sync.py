@@ -1,0 +1,302 @@
+"""``Job``: the fine-tuning job shell over a sync client (the logic is in the flows)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from .._core.client import resolve_client, run_flow
+from ._flows import (
+    JobPages,
+    checkpoints_flow,
+    control_flow,
+    create_flow,
+    events_flow,
+    metrics_flow,
+    plan_create,
+    summary_flow,
+)
+from ._options import (
+    JobOptions,
+    check_client,
+    check_create,
+    check_job_id,
+    check_list,
+    check_retry,
+    check_wait,
+    warn_all,
+)
+from ._raw import JobView
+from ._requests import retrieve, single
+from ._watch import watch
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    import openai
+    from openai.types.fine_tuning import FineTuningJob
+
+    from .._core.client import Flow
+    from .._core.retry import RetryPolicy
+    from ..datasets._dataset import Dataset
+    from ..models._tuned_model import TunedModel
+    from ._models import Checkpoint, Event, MetricsRow, MetricsSummary
+
+__all__ = ["Job"]
+
+
+class Job(JobView):
+    """A fine-tuning job on the service, through a sync client.
+
+    Get one from :meth:`create`, :meth:`get` or :meth:`list`. The job remembers the client and
+    retry policy it was obtained with and uses them for everything it does.
+    """
+
+    def __init__(
+        self,
+        raw: FineTuningJob,
+        *,
+        client: openai.OpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        check_client(client, sync=True)
+        check_retry(retry)
+        self._raw = raw
+        self._user_client = client
+        self._client = resolve_client(client)
+        self._retry = retry
+
+    def _run(self, flow: Flow[Any]) -> Any:
+        return run_flow(flow, self._client, self._retry)
+
+    def _set_raw(self, raw: FineTuningJob) -> None:
+        self._raw = raw
+
+    @classmethod
+    def create(
+        cls,
+        training: Dataset | str,
+        *,
+        model: str,
+        validation: Dataset | str | None = None,
+        method: str = "supervised",
+        hyperparameters: Mapping[str, object] | None = None,
+        grader: Mapping[str, object] | None = None,
+        suffix: str | None = None,
+        seed: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        integrations: Sequence[Mapping[str, object]] | None = None,
+        idempotency_key: str | None = None,
+        client: openai.OpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Job:
+        """Start a fine-tuning job; a retried request never creates a second one.
+
+        The keywords are those of :class:`JobOptions` (see there); this builds one and calls
+        :meth:`create_from`.
+
+        Args:
+            training: a Dataset (validated and uploaded, or an identical upload reused) or the
+                id of an uploaded file (``file-...``; a path is refused: load it as a Dataset).
+            model: the base model (or a fine-tuned one to continue from).
+            validation: validation data, like ``training``.
+            method: ``"supervised"``, ``"dpo"`` or ``"reinforcement"``.
+            hyperparameters: the method's hyperparameters.
+            grader: the RFT grader config (required for, and only for, reinforcement).
+            suffix: 1 to 64 characters added to the fine-tuned model's name.
+            seed: for reproducible training.
+            metadata: up to 15 key/value strings to tag the job with.
+            integrations: e.g. ``[{"type": "wandb", "wandb": {"project": "..."}}]``.
+            idempotency_key: use this key instead of a fresh one per call; a job that already
+                carries it is returned instead of creating another (even from another run).
+            client: the client to use; omitted, the default one.
+            retry: the retry policy; omitted, the default one.
+
+        Raises:
+            TypeError: an argument has the wrong type (before any request).
+            ValueError: an argument has a wrong value, or arguments contradict each other.
+            DatasetError: the data does not fit the method or model (before any request).
+            DatasetValidationError: a Dataset has validation errors.
+            FineTuningUnavailableError: the service refuses to create jobs for this caller.
+        """
+        options = JobOptions(
+            model=model,
+            validation=validation,
+            method=method,
+            hyperparameters=hyperparameters,
+            grader=grader,
+            suffix=suffix,
+            seed=seed,
+            metadata=metadata,
+            integrations=integrations,
+            idempotency_key=idempotency_key,
+        )
+        return cls._start(training, options, client, retry)
+
+    @classmethod
+    def create_from(
+        cls,
+        training: Dataset | str,
+        options: JobOptions,
+        *,
+        client: openai.OpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Job:
+        """:meth:`create` with the options in one :class:`JobOptions` (reusable, checked once)."""
+        return cls._start(training, options, client, retry)
+
+    @classmethod
+    def _start(
+        cls,
+        training: Dataset | str,
+        options: JobOptions,
+        client: openai.OpenAI | None,
+        retry: RetryPolicy | None,
+    ) -> Job:
+        check_create(training, options, client, retry, sync=True)
+        resolved = resolve_client(client)
+        plan = plan_create(training, options)
+        warn_all(plan.warnings)
+        raw = run_flow(create_flow(plan), resolved, retry)
+        return cls(raw, client=client, retry=retry)
+
+    @classmethod
+    def get(
+        cls, job_id: str, *, client: openai.OpenAI | None = None, retry: RetryPolicy | None = None
+    ) -> Job:
+        """The job with this id.
+
+        Raises:
+            openai.NotFoundError: there is no such job.
+        """
+        check_job_id(job_id)
+        check_client(client, sync=True)
+        check_retry(retry)
+        raw = run_flow(single(retrieve(job_id)), resolve_client(client), retry)
+        return cls(raw, client=client, retry=retry)
+
+    @classmethod
+    def list(
+        cls,
+        *,
+        limit: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        client: openai.OpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Iterator[Job]:
+        """Jobs, newest first, fetched a page at a time as the iteration needs them.
+
+        Args:
+            limit: stop after this many jobs (None = all).
+            metadata: only jobs carrying all these metadata pairs.
+            client: the client to use; omitted, the default one.
+            retry: the retry policy; omitted, the default one.
+
+        Returns:
+            A lazy iterator: ``list(Job.list(limit=20))`` for a list.
+        """
+        wanted = check_list(limit, metadata)
+        check_client(client, sync=True)
+        check_retry(retry)
+        return cls._iterate(JobPages(limit, wanted), resolve_client(client), client, retry)
+
+    @classmethod
+    def _iterate(
+        cls,
+        pages: JobPages,
+        resolved: openai.OpenAI,
+        client: openai.OpenAI | None,
+        retry: RetryPolicy | None,
+    ) -> Iterator[Job]:
+        while (request := pages.next_request()) is not None:
+            page = run_flow(single(request), resolved, retry)
+            for raw in pages.take(page):
+                yield cls(raw, client=client, retry=retry)
+
+    def refresh(self) -> Job:
+        """Fetch the job's current state; returns ``self``."""
+        self._raw = self._run(single(retrieve(self.id)))
+        return self
+
+    def events(self) -> builtins.list[Event]:
+        """All events so far, oldest first, without duplicates."""
+        result: builtins.list[Event] = self._run(events_flow(self.id))
+        return result
+
+    def checkpoints(self) -> builtins.list[Checkpoint]:
+        """The saved checkpoints, by step."""
+        result: builtins.list[Checkpoint] = self._run(checkpoints_flow(self.id))
+        return result
+
+    def metrics(self) -> builtins.list[MetricsRow]:
+        """Metrics per step: from the result file, or from metrics events while running."""
+        result: builtins.list[MetricsRow] = self._run(metrics_flow(self.id))
+        return result
+
+    def metrics_summary(self) -> MetricsSummary:
+        """Per-epoch losses, whether the job overfit, and the best checkpoint."""
+        result: MetricsSummary = self._run(summary_flow(self.id))
+        return result
+
+    def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 5.0,
+        progress: bool = True,
+        on_event: Callable[[Event], object] | None = None,
+    ) -> TunedModel:
+        """Watch the job until it finishes and return the tuned model.
+
+        Polls with backoff (from ``poll_interval`` up to a minute while nothing changes),
+        fetching only events it has not seen. Ctrl-C stops the watching, not the job. Time is
+        read from the retry policy's ``clock`` (``time.monotonic`` without one).
+
+        Args:
+            timeout: give up after this many seconds (None = never; zero or less: poll once).
+            poll_interval: seconds between polls while things happen (positive).
+            progress: show a progress bar (step of total steps, loss, ETA).
+            on_event: called once for each event, oldest first (the history on the first poll).
+
+        Raises:
+            JobFailedError: the job failed (``code``, ``message``, ``param`` from the service).
+            JobCancelledError: the job was cancelled.
+            JobTimeoutError: ``timeout`` passed; the job keeps running.
+            TypeError: an argument has the wrong type (before any request).
+            ValueError: ``poll_interval`` is not positive (before any request).
+        """
+        check_wait(timeout, poll_interval, on_event)
+        flow = watch(
+            self._raw,
+            self._retry,
+            self._set_raw,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            progress=progress,
+            on_event=on_event,
+        )
+        raw: FineTuningJob = self._run(flow)
+        # Imported on use: the model handle pulls in the classification stack.
+        from ..models._tuned_model import TunedModel
+
+        return TunedModel(
+            cast("str", raw.fine_tuned_model),
+            client=self._user_client,
+            job_id=raw.id,
+            base_model=raw.model,
+        )
+
+    def cancel(self) -> Job:
+        """Ask the service to cancel the job; returns ``self`` (updated)."""
+        self._raw = self._run(control_flow("cancel", self.id))
+        return self
+
+    def pause(self) -> Job:
+        """Pause a running job (its checkpoints stay usable); returns ``self``."""
+        self._raw = self._run(control_flow("pause", self.id))
+        return self
+
+    def resume(self) -> Job:
+        """Resume a paused job; returns ``self``."""
+        self._raw = self._run(control_flow("resume", self.id))
+        return self
