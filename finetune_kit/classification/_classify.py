@@ -172,6 +172,11 @@ class Classification(BaseModel):
         """True when the caller allowed abstention and the model gave no confident label."""
         return self.label is None
 
+    def _repr_html_(self) -> str:
+        from ..display import _html
+
+        return _html.classification(self)
+
 
 # --- Labels ----------------------------------------------------------------------------------
 
