@@ -25,7 +25,9 @@ def _axes(ax: Any) -> Any:
     pyplot = optional("matplotlib.pyplot", "plot")
     if ax is not None:
         return ax
-    _, new = pyplot.subplots()
+    # Our own figure lays itself out (long tick labels and titles stay inside it); a caller's
+    # figure keeps the caller's layout.
+    _, new = pyplot.subplots(layout="constrained")
     return new
 
 
@@ -104,7 +106,7 @@ def evaluation(result: Evaluation, ax: Any = None) -> Any:
             ax.text(j, i, str(count), ha="center", va="center", color=ink)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{result.model or 'model'}: accuracy {result.accuracy:.3f}")
+    ax.set_title(f"{result.model or 'model'}\naccuracy {result.accuracy:.3f}", fontsize=10)
     ax.figure.colorbar(image, ax=ax)
     return ax
 
@@ -126,7 +128,7 @@ def dataset_stats(stats: DatasetStats, ax: Any = None) -> Any:
     ax.invert_yaxis()
     ax.set_xlabel(f"tokens per example ({stats.encoding})")
     over = f", {stats.n_over_limit:,} over the limit" if stats.n_over_limit else ""
-    ax.set_title(f"{stats.n_examples:,} examples{over}")
+    ax.set_title(f"Tokens per example: {stats.n_examples:,} examples{over}")
     ax.legend()
     return ax
 
