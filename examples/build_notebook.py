@@ -32,6 +32,9 @@ IMAGES = ROOT / "docs" / "images"
 FIGURE_TAG = "figure:"
 #: Seconds one cell may take (the fine-tuning cell trains a model).
 CELL_TIMEOUT = 600
+# nbformat's read and write carry no annotations: typed as Any here, once.
+_read: Any = nbformat.read
+_write: Any = nbformat.write
 
 
 def execute(path: Path) -> Any:
@@ -40,7 +43,7 @@ def execute(path: Path) -> Any:
     Raises:
         CellExecutionError: a cell raised; the message shows the cell and the traceback.
     """
-    notebook = nbformat.read(path, as_version=4)
+    notebook = _read(path, as_version=4)
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT,
@@ -88,7 +91,7 @@ def main() -> int:
         print(f"{args.notebook}: all cells ran")
         return 0
     output = args.output or args.notebook
-    nbformat.write(notebook, output)
+    _write(notebook, output)
     args.images.mkdir(parents=True, exist_ok=True)
     for name, png in figures(notebook).items():
         (args.images / f"{name}.png").write_bytes(png)
