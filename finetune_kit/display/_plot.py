@@ -147,6 +147,6 @@ def comparison(result: Comparison, ax: Any = None) -> Any:
     ax.set_xticks(range(len(metrics)), labels=metrics, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("score")
-    ax.set_title("Comparison")
-    ax.legend()
+    # Above the bars, where it cannot hide one (scores reach 1.0).
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax
