@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import pickle
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
@@ -360,3 +362,33 @@ def test_job_repr_html_survives_a_failed_fetch(local_server: LocalServer) -> Non
 
     assert "Fine-tuning job ftjob-missing" in text
     assert "could not fetch metrics: NotFoundError" in text
+
+
+def test_comparison_survives_copy_and_pickle(evaluation: Evaluation) -> None:
+    result = compare(evaluation)
+
+    for again in (copy.copy(result), copy.deepcopy(result), pickle.loads(pickle.dumps(result))):
+        assert isinstance(again, Comparison)
+        assert again == result
+        assert again.evaluations == (evaluation,)
+
+
+def test_metrics_summary_names_the_best_checkpoint() -> None:
+    best = Checkpoint(
+        id="ckpt-1",
+        step=4,
+        model=f"ft:m:{HOSTILE}:ckpt-step-4",
+        created_at=1,
+        metrics=MetricsRow(step=4, full_valid_loss=1.2),
+    )
+
+    text = text_of(summarize_metrics(_rows(), [best], n_epochs=3)._repr_html_())
+
+    assert f"best checkpoint: ft:m:{HOSTILE}:ckpt-step-4 (step 4)" in text
+
+
+def test_metrics_summary_without_metrics() -> None:
+    text = text_of(summarize_metrics([])._repr_html_())
+
+    assert "no metrics yet" in text
+    assert "validation loss" not in text.split("final validation loss")[-1]

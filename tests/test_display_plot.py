@@ -131,3 +131,25 @@ def test_without_matplotlib_plot_names_the_extra(monkeypatch: pytest.MonkeyPatch
         evaluation.plot()
     with pytest.raises(ImportError, match=r"finetune-kit\[plot\]"):
         _summary(overfit=False).plot()
+
+
+def test_metrics_plot_of_an_empty_summary_draws_nothing() -> None:
+    ax = summarize_metrics([]).plot()
+
+    assert ax.get_lines() == []
+    assert ax.get_legend() is None
+
+
+def test_best_checkpoint_falls_back_to_its_batch_validation_loss() -> None:
+    rows = [MetricsRow(step=s, train_loss=1.0 / s) for s in range(1, 5)]
+    best = Checkpoint(
+        id="c",
+        step=4,
+        model="ft:m::x:ckpt-step-4",
+        created_at=1,
+        metrics=MetricsRow(step=4, valid_loss=0.7),
+    )
+
+    ax = summarize_metrics(rows, [best], n_epochs=2).plot()
+
+    assert [list(p) for p in ax.collections[0].get_offsets()] == [[4.0, 0.7]]
