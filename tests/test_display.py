@@ -154,6 +154,9 @@ def test_dataset_stats_table_lengths_and_labels() -> None:
     assert HOSTILE in text
     # One bar per token summary (6) and for the limit, one per label (2).
     assert markup.count("background: #eee") == 9
+    # Token bars are scaled to the longest example (40): min 10, median 25.
+    assert "width: 25.0%" in markup
+    assert "width: 62.5%" in markup
 
 
 def test_real_dataset_reports_render() -> None:

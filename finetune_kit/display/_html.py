@@ -215,11 +215,19 @@ def dataset_stats(stats: DatasetStats) -> Markup:
         ],
     )
     values = quantiles(stats.tokens_per_example)
-    scale = max(stats.training_context, 1)
+    # Scaled to the longest example so that the spread shows; the limit's bar is full when
+    # the limit lies beyond every example.
+    scale = max(stats.tokens_per_example.max, 1)
     lengths = table(
         None,
         [[name, bar(value / scale), f"{value:,.0f}"] for name, value in values]
-        + [["limit", bar(1.0, color=_ERROR_COLOR), f"{stats.training_context:,}"]],
+        + [
+            [
+                "limit",
+                bar(stats.training_context / scale, color=_ERROR_COLOR),
+                f"{stats.training_context:,}",
+            ]
+        ],
         numeric_from=2,
     )
     parts: list[object] = [
@@ -228,7 +236,7 @@ def dataset_stats(stats: DatasetStats) -> Markup:
         totals,
         heading("Per example"),
         per_example,
-        heading("Tokens per example against the training context"),
+        heading("Tokens per example, and the training context"),
         lengths,
     ]
     if stats.label_counts:
