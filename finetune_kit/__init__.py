@@ -30,6 +30,7 @@ from .classification._classify import (
 )
 from .datasets._dataset import Dataset
 from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
+from .display._compare import Comparison
 from .evaluate import Evaluation, LabelMetrics, compare
 from .facts._tokens import FinetuneKitWarning
 from .jobs._job import (
@@ -49,6 +50,7 @@ __all__ = [
     "Checkpoint",
     "Classification",
     "ClassificationError",
+    "Comparison",
     "CostEstimate",
     "Dataset",
     "DatasetError",

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ._exceptions import ClassificationError
 from .classification._classify import Classification, TokenUsage
+from .display._compare import Comparison
 
 if TYPE_CHECKING:
     from .classification._classify import Message
@@ -192,6 +193,25 @@ class Evaluation(BaseModel):
         )
         return f"{head}\n{summary}\n\n{metrics}\n\n{confusion}"
 
+    def _repr_html_(self) -> str:
+        from .display import _html_results
+
+        return _html_results.evaluation(self)
+
+    def plot(self, ax: Any = None) -> Any:
+        """The confusion matrix as an image with the counts. Needs matplotlib
+        (``pip install "finetune-kit[plot]"``); returns the Axes drawn on."""
+        from .display import _plot
+
+        return _plot.evaluation(self, ax)
+
+    def to_pandas(self) -> Any:
+        """A DataFrame with one row per example: input, gold, predicted, correct, confidence,
+        probabilities (the last two None where the evaluation did not keep them)."""
+        from .display import _frames
+
+        return _frames.evaluation_frame(self)
+
 
 def _label_order(
     golds: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str] | None
@@ -224,8 +244,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(line(r) for r in [header, *rows])
 
 
-def compare(*evaluations: Evaluation) -> str:
+def compare(*evaluations: Evaluation) -> Comparison:
     """A side-by-side table of evaluations (e.g. base model, checkpoints, tuned model).
+
+    The result is that table as a ``str`` (a :class:`Comparison`), which also shows as HTML in
+    notebooks and has ``plot()`` and ``to_pandas()``.
 
     Rows: examples, accuracy, macro-F1, abstained and failed rates, tokens, then F1 per label;
     one column per evaluation, headed by its model. Compare evaluations of the same held-out
@@ -251,7 +274,7 @@ def compare(*evaluations: Evaluation) -> str:
     table = _table(header, rows)
     if len({e.n for e in evaluations}) > 1:
         table += "\nnote: the evaluations cover different numbers of examples"
-    return table
+    return Comparison(table, evaluations)
 
 
 def _f1_cell(evaluation: Evaluation, label: str) -> str:

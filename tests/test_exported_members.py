@@ -21,6 +21,7 @@ PUBLIC = [
     "Checkpoint",
     "Classification",
     "ClassificationError",
+    "Comparison",
     "CostEstimate",
     "Dataset",
     "DatasetError",

@@ -1,6 +1,7 @@
 """classify(): the answer is always one of the labels.
 
-The technique ladder (DESIGN.md §8), chosen per model by what the endpoint accepts:
+The technique ladder, chosen per model by what the endpoint accepts (docs/classification.md
+describes it for users):
 
 1. ``logit_bias`` - every label's first token, in the model's own encoding, gets a bias of
    +100 and the reply is one token long, so the model can only start a label; ``logprobs``
@@ -171,6 +172,11 @@ class Classification(BaseModel):
     def abstained(self) -> bool:
         """True when the caller allowed abstention and the model gave no confident label."""
         return self.label is None
+
+    def _repr_html_(self) -> str:
+        from ..display import _html
+
+        return _html.classification(self)
 
 
 # --- Labels ----------------------------------------------------------------------------------

@@ -558,6 +558,59 @@ class Dataset:
             raise DatasetError(f"{self._path} cannot be read: {exc}") from exc
         return total
 
+    # --- DataFrames and Hugging Face datasets (logic in finetune_kit.display._frames) -----
+
+    @classmethod
+    def from_pandas(
+        cls,
+        frame: Any,
+        *,
+        text: str | None = None,
+        label: str | None = None,
+        system: str | None = None,
+        messages: str | None = None,
+    ) -> Dataset:
+        """Labelled texts (``text=``, ``label=`` columns, optional ``system`` prompt) or chat
+        rows (a ``messages=`` column of role/content dicts) from a pandas DataFrame.
+
+        Raises:
+            DatasetError: a column is missing or a row's value is unusable (both named).
+        """
+        from ..display import _frames
+
+        return _frames.dataset_from_pandas(
+            frame, text=text, label=label, system=system, messages=messages
+        )
+
+    def to_pandas(self) -> Any:
+        """A DataFrame with one row per example and one column per top-level key."""
+        from ..display import _frames
+
+        return _frames.dataset_to_pandas(self)
+
+    @classmethod
+    def from_hf(
+        cls,
+        data: Any,
+        *,
+        text: str | None = None,
+        label: str | None = None,
+        system: str | None = None,
+        messages: str | None = None,
+    ) -> Dataset:
+        """Like :meth:`from_pandas`, from a Hugging Face ``datasets.Dataset``."""
+        from ..display import _frames
+
+        return _frames.dataset_from_hf(
+            data, text=text, label=label, system=system, messages=messages
+        )
+
+    def to_hf(self) -> Any:
+        """A Hugging Face ``datasets.Dataset`` (chat data in TRL's ``messages`` format)."""
+        from ..display import _frames
+
+        return _frames.dataset_to_hf(self)
+
 
 def _check_range_task(task: tuple[v.CheckConfig, str, int, int]) -> v.Tally:
     return v.check_range(*task)

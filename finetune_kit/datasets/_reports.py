@@ -8,7 +8,7 @@ these dumps.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -119,6 +119,11 @@ class ValidationReport(BaseModel):
         head = f"{self.n_errors} error(s), {self.n_warnings} warning(s) in {self.n_examples} "
         head += f"{self.kind} examples" + (f" ({self.source})" if self.source else "")
         return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+    def _repr_html_(self) -> str:
+        from ..display import _html
+
+        return _html.validation_report(self)
 
 
 class Distribution(BaseModel):
@@ -235,6 +240,21 @@ class DatasetStats(BaseModel):
             rows.append(f"Labels ({len(self.label_counts)}): {labels}")
         return "\n".join(rows)
 
+    def _repr_html_(self) -> str:
+        from ..display import _html
+
+        return _html.dataset_stats(self)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Tokens per example (min to max) against the training context, on a log scale.
+
+        Needs matplotlib (``pip install "finetune-kit[plot]"``); draws on ``ax`` when given
+        and returns the Axes drawn on.
+        """
+        from ..display import _plot
+
+        return _plot.dataset_stats(self, ax)
+
 
 class CostEstimate(BaseModel):
     """An upper bound on what training on a dataset costs.
@@ -280,3 +300,8 @@ class CostEstimate(BaseModel):
             f"{self.model}: {tokens} x ${self.price_per_mtok}/1M = at most ${self.usd:,.2f} "
             f"(prices as of {self.price_date.isoformat()})"
         )
+
+    def _repr_html_(self) -> str:
+        from ..display import _html
+
+        return _html.cost_estimate(self)

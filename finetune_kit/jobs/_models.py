@@ -174,6 +174,25 @@ class MetricsSummary(BaseModel):
     best_checkpoint: Checkpoint | None
     message: str
 
+    def _repr_html_(self) -> str:
+        from ..display import _html_results
+
+        return _html_results.metrics_summary(self)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Training and validation loss per epoch by step, the best checkpoint and, when the
+        job overfit, where validation loss turned up. Needs matplotlib
+        (``pip install "finetune-kit[plot]"``); returns the Axes drawn on."""
+        from ..display import _plot
+
+        return _plot.metrics_summary(self, ax)
+
+    def to_pandas(self) -> Any:
+        """A DataFrame with one row per epoch: its last step, training and validation loss."""
+        from ..display import _frames
+
+        return _frames.metrics_frame(self)
+
 
 def merge_events(known: Sequence[Event], newest_first: Iterable[Event]) -> list[Event]:
     """``known`` (in time order) plus the unseen ones of ``newest_first``, in time order.

@@ -300,3 +300,8 @@ class Job(JobView):
         """Resume a paused job; returns ``self``."""
         self._raw = self._run(control_flow("resume", self.id))
         return self
+
+    def _repr_html_(self) -> str:
+        from ..display import _html_results
+
+        return _html_results.job(self)
