@@ -1,0 +1,99 @@
+"""What the built-in model reads: text helpers and the two feature extractors.
+
+Features are names (strings), present or absent, never counts: short texts rarely repeat an
+n-gram, and presence keeps long prompts from drowning short ones. Every extractor returns its
+names sorted, so a model sums its weights in the same order in every process (Python's set
+order changes with the hash seed; float sums do not commute bit for bit).
+
+- :func:`ngram_features` (the current model): character 1-4-grams of the lower-cased text
+  (whitespace runs folded to one space, padded with a space at each end so word starts and
+  ends are n-grams too) plus lower-cased word unigrams and bigrams. Character n-grams carry
+  spelling (languages, typos, morphology); word n-grams carry topic.
+- :func:`features` (models saved before 0.x): word unigrams and bigrams only, with a bias
+  name and the ``1/sqrt(n)`` scale; kept so models trained by older versions still load and
+  answer exactly as they did.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from typing import Any
+
+__all__ = [
+    "BIAS",
+    "content_text",
+    "context_text",
+    "features",
+    "ngram_features",
+    "words",
+]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+#: The feature every text has (the per-answer intercept).
+BIAS = "<bias>"
+
+#: Character n-gram lengths and word n-gram lengths the built-in model reads.
+CHAR_NGRAMS = (1, 4)
+WORD_NGRAMS = (1, 2)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens of ``text``."""
+    return _WORD.findall(text.lower())
+
+
+def features(text: str) -> dict[str, float]:
+    """Legacy features: binary word unigrams and bigrams plus a bias, scaled to unit norm."""
+    toks = words(text)
+    names = set(toks)
+    names.update(f"{a} {b}" for a, b in itertools.pairwise(toks))
+    names.add(BIAS)
+    scale = 1.0 / math.sqrt(len(names))
+    return dict.fromkeys(sorted(names), scale)
+
+
+def ngram_features(
+    text: str,
+    *,
+    char_ngrams: tuple[int, int] = CHAR_NGRAMS,
+    word_ngrams: tuple[int, int] = WORD_NGRAMS,
+) -> list[str]:
+    """Sorted names of the character and word n-grams in ``text`` (no bias).
+
+    Character n-grams are prefixed ``c``, word n-grams ``w`` (words joined by one space), so
+    the word "a" and the character "a" stay different features.
+
+    Args:
+        text: What the model reads.
+        char_ngrams: Smallest and largest character n-gram length (``(1, 0)``: none).
+        word_ngrams: Smallest and largest word n-gram length (``(1, 0)``: none).
+    """
+    lowered = text.lower()
+    padded = " " + " ".join(lowered.split()) + " "
+    names: set[str] = set()
+    lo, hi = char_ngrams
+    for n in range(lo, hi + 1):
+        names.update("c" + padded[i : i + n] for i in range(len(padded) - n + 1))
+    toks = _WORD.findall(lowered)
+    lo, hi = word_ngrams
+    for n in range(lo, hi + 1):
+        names.update("w" + " ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+    return sorted(names)
+
+
+def content_text(content: Any) -> str:
+    """The text of a message content: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return " ".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def context_text(messages: list[Any]) -> str:
+    """The text a model reads: every message's content, in order (roles are not features)."""
+    return "\n".join(content_text(m.get("content")) for m in messages if isinstance(m, dict))
