@@ -7,8 +7,9 @@ order changes with the hash seed; float sums do not commute bit for bit).
 
 - :func:`ngram_features` (the current model): character 1-4-grams of the lower-cased text
   (whitespace runs folded to one space, padded with a space at each end so word starts and
-  ends are n-grams too) plus lower-cased word unigrams and bigrams. Character n-grams carry
-  spelling (languages, typos, morphology); word n-grams carry topic.
+  ends are n-grams too) plus lower-cased word unigrams and bigrams, separately for the last
+  line and for the lines before it. Character n-grams carry spelling (languages, typos,
+  morphology); word n-grams carry topic.
 - :func:`features` (models saved before 0.x): word unigrams and bigrams only, with a bias
   name and the ``1/sqrt(n)`` scale; kept so models trained by older versions still load and
   answer exactly as they did.
@@ -60,28 +61,55 @@ def ngram_features(
     *,
     char_ngrams: tuple[int, int] = CHAR_NGRAMS,
     word_ngrams: tuple[int, int] = WORD_NGRAMS,
+    cache: dict[str, set[str]] | None = None,
 ) -> list[str]:
     """Sorted names of the character and word n-grams in ``text`` (no bias).
 
-    Character n-grams are prefixed ``c``, word n-grams ``w`` (words joined by one space), so
-    the word "a" and the character "a" stay different features.
+    The last line of ``text`` (for a conversation: the message the answer follows) and the
+    lines before it (earlier messages, system prompts) are read as separate blocks: names
+    from the last line are prefixed ``c`` (characters) and ``w`` (words), names from earlier
+    lines ``C`` and ``W``. A model trained on one fixed system prompt then learns nothing
+    from the earlier lines (they are the same in every example) and is not misled when a
+    caller adds instructions of its own before the message.
 
     Args:
         text: What the model reads.
         char_ngrams: Smallest and largest character n-gram length (``(1, 0)``: none).
         word_ngrams: Smallest and largest word n-gram length (``(1, 0)``: none).
+        cache: Names of earlier lines already seen, by text (a trainer passes one dict for
+            all its examples, which mostly share their system prompt).
     """
+    head, _, last = text.rpartition("\n")
+    names: set[str] = set()
+    _add_ngrams(names, last, "c", "w", char_ngrams, word_ngrams)
+    if head.strip():
+        earlier = None if cache is None else cache.get(head)
+        if earlier is None:
+            earlier = set()
+            _add_ngrams(earlier, head, "C", "W", char_ngrams, word_ngrams)
+            if cache is not None:
+                cache[head] = earlier
+        names |= earlier
+    return sorted(names)
+
+
+def _add_ngrams(
+    names: set[str],
+    text: str,
+    char_prefix: str,
+    word_prefix: str,
+    char_ngrams: tuple[int, int],
+    word_ngrams: tuple[int, int],
+) -> None:
     lowered = text.lower()
     padded = " " + " ".join(lowered.split()) + " "
-    names: set[str] = set()
     lo, hi = char_ngrams
     for n in range(lo, hi + 1):
-        names.update("c" + padded[i : i + n] for i in range(len(padded) - n + 1))
+        names.update(char_prefix + padded[i : i + n] for i in range(len(padded) - n + 1))
     toks = _WORD.findall(lowered)
     lo, hi = word_ngrams
     for n in range(lo, hi + 1):
-        names.update("w" + " ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
-    return sorted(names)
+        names.update(word_prefix + " ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
 
 
 def content_text(content: Any) -> str:

@@ -33,7 +33,7 @@ from operator import sub
 from typing import TYPE_CHECKING, Any
 
 from ._trainer_features import BIAS, CHAR_NGRAMS, WORD_NGRAMS, ngram_features
-from ._trainer_model import LinearModel, softmax
+from ._trainer_model import LinearModel, blocks, softmax
 from ._trainer_types import Hyperparameters, StepMetrics, TrainingExample, TrainingRun
 
 if TYPE_CHECKING:
@@ -47,10 +47,10 @@ LOSS_CAP = 20.0
 
 @dataclass(frozen=True)
 class _Encoded:
-    """One example as the trainer sees it: known feature names, input scale, answer index."""
+    """One example as the trainer sees it: known feature names, their blocks, answer index."""
 
     names: list[str]
-    scale: float
+    blocks: list[tuple[list[str], float]]
     target: int | None
 
 
@@ -71,8 +71,8 @@ class LinearTrainer:
     word_ngrams: tuple[int, int] = WORD_NGRAMS
     max_features: int = 20_000
     nb_init: bool = True
-    nb_scale: float = 0.25
-    learning_rate: float = 1.0
+    nb_scale: float = 0.05
+    learning_rate: float = 2.0
 
     def load_model(self, data: dict[str, Any]) -> LinearModel:
         """The model whose ``to_json()`` gave ``data``."""
@@ -103,7 +103,8 @@ class LinearTrainer:
         if not examples:
             raise ValueError("training needs at least one example")
         answers = sorted({ex.answer for ex in examples})
-        texts = [self._features(ex.context) for ex in examples]
+        cache: dict[str, set[str]] = {}
+        texts = [self._features(ex.context, cache) for ex in examples]
         model = LinearModel(
             answers,
             featurizer="ngrams",
@@ -124,8 +125,10 @@ class LinearTrainer:
             model, data, valid, hyperparameters, seed, self.learning_rate, on_step or _ignore
         )
 
-    def _features(self, text: str) -> list[str]:
-        return ngram_features(text, char_ngrams=self.char_ngrams, word_ngrams=self.word_ngrams)
+    def _features(self, text: str, cache: dict[str, set[str]]) -> list[str]:
+        return ngram_features(
+            text, char_ngrams=self.char_ngrams, word_ngrams=self.word_ngrams, cache=cache
+        )
 
     def _vocabulary(self, texts: list[list[str]]) -> set[str]:
         df = Counter(name for names in texts for name in names)
@@ -154,12 +157,16 @@ class LinearTrainer:
             for name in ex.names:
                 counts[name][ex.target] += 1.0
             totals[ex.target] += len(ex.names)
-        # Naive Bayes sums one log-probability per feature; the model scales the sum by
-        # 1/sqrt(k), so undo that for a typical k.
-        typical = sum(math.sqrt(len(ex.names)) for ex in data) / len(data)
-        factor = self.nb_scale * typical
+        # Naive Bayes sums one log-probability per feature; the model scales each block's
+        # sum by 1/sqrt(k), so undo that for the block's typical k.
+        typical: dict[str, float] = {}
+        for ex in data:
+            for block, scale in ex.blocks:
+                key = block[0][0]
+                typical[key] = typical.get(key, 0.0) + 1.0 / scale / len(data)
         for name, row in counts.items():
             logs = _centred([math.log(c / t) for c, t in zip(row, totals, strict=True)])
+            factor = self.nb_scale * typical[name[0]]
             weights[name] = [factor * x for x in logs]
         return weights
 
@@ -174,7 +181,7 @@ def _centred(values: list[float]) -> list[float]:
 
 
 def _encode(names: list[str], target: int | None) -> _Encoded:
-    return _Encoded(names, 1.0 / math.sqrt(len(names)) if names else 0.0, target)
+    return _Encoded(names, blocks(names), target)
 
 
 def _forward(model: LinearModel, ex: _Encoded) -> tuple[float, bool, list[float]]:
@@ -238,9 +245,9 @@ def _optimise(
             for ex, delta in updates:
                 step_bias = [rate * d for d in delta]
                 weights[BIAS] = list(map(sub, weights[BIAS], step_bias))
-                if ex.names:
-                    step_row = [ex.scale * d for d in step_bias]
-                    for name in ex.names:
+                for block, scale in ex.blocks:
+                    step_row = [scale * d for d in step_bias]
+                    for name in block:
                         weights[name] = list(map(sub, weights[name], step_row))
             metrics = StepMetrics(
                 step=step,

@@ -16,7 +16,9 @@ model answers bit for bit as the one that was saved.
 from __future__ import annotations
 
 import base64
+import itertools
 import math
+import operator
 import sys
 from array import array
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from typing import Any, Literal
 
 from ._trainer_features import BIAS, CHAR_NGRAMS, WORD_NGRAMS, features, ngram_features
 
-__all__ = ["LinearModel", "softmax"]
+__all__ = ["LinearModel", "blocks", "softmax"]
 
 #: Saved-form version of n-gram models (legacy word models carry no version).
 _FORMAT = 2
@@ -38,6 +40,20 @@ def softmax(logits: list[float]) -> list[float]:
     exps = [math.exp(x - top) for x in logits]
     total = sum(exps)
     return [e / total for e in exps]
+
+
+def blocks(names: list[str]) -> list[tuple[list[str], float]]:
+    """Split sorted n-gram ``names`` into blocks by kind (first letter), each with its scale.
+
+    Each block (characters or words, of the last line or of earlier lines) is scaled to unit
+    length on its own (``1/sqrt(size)``): a sentence has many more character n-grams than
+    words, and one shared scale would let spelling drown topic.
+    """
+    out: list[tuple[list[str], float]] = []
+    for _kind, group in itertools.groupby(names, key=operator.itemgetter(0)):
+        part = list(group)
+        out.append((part, 1.0 / math.sqrt(len(part))))
+    return out
 
 
 def _pack(rows: list[list[float]]) -> str:
@@ -91,14 +107,12 @@ class LinearModel:
 
     def logits_of(self, names: list[str]) -> list[float]:
         """Scores for a text whose known features are ``names`` (see :meth:`known_features`)."""
-        bias = self.weights.get(BIAS) or [0.0] * len(self.answers)
-        if not names:
-            return list(bias)
-        scale = 1.0 / math.sqrt(len(names))
-        rows = [self.weights[name] for name in names]
-        return [
-            scale * s + b for s, b in zip(map(sum, zip(*rows, strict=False)), bias, strict=True)
-        ]
+        out = list(self.weights.get(BIAS) or [0.0] * len(self.answers))
+        for block, scale in blocks(names):
+            # Every row has one weight per answer; sums run in the sorted order of ``block``.
+            sums = map(sum, zip(*map(self.weights.__getitem__, block), strict=True))
+            out = [o + scale * s for o, s in zip(out, sums, strict=True)]
+        return out
 
     def _word_logits(self, text: str) -> list[float]:
         out = [0.0] * len(self.answers)
@@ -160,7 +174,10 @@ class LinearModel:
 
     def rounded(self) -> LinearModel:
         """A copy with every weight rounded to float32, the precision :meth:`to_json` keeps."""
-        out = self.copy()
-        for name, row in out.weights.items():
-            out.weights[name] = array("f", row).tolist()
-        return out
+        return LinearModel(
+            list(self.answers),
+            {k: array("f", v).tolist() for k, v in self.weights.items()},
+            self.featurizer,
+            self.char_ngrams,
+            self.word_ngrams,
+        )
