@@ -157,21 +157,21 @@ print(json.dumps(run.model.to_json(), sort_keys=True))
 """
 
 
-def test_same_model_in_processes_with_different_hash_seeds() -> None:
-    data = json.dumps([[ex.context, ex.answer] for ex in _suffix_examples(STEMS)])
+def test_same_model_in_a_process_with_another_hash_seed() -> None:
+    examples = _suffix_examples(STEMS)
+    data = json.dumps([[ex.context, ex.answer] for ex in examples])
     root = str(Path(__file__).resolve().parents[2])
-    outputs = set()
-    for hash_seed in ("1", "2"):
-        out = subprocess.run(
-            [sys.executable, "-c", _CHILD.format(root=root)],
-            input=data,
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"PYTHONHASHSEED": hash_seed, "PATH": ""},
-        )
-        outputs.add(out.stdout)
-    assert len(outputs) == 1
+    # This process's hash seed is random (or whatever the runner set): "12345" differs.
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(root=root)],
+        input=data,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+    )
+    here = train(examples, n_epochs=2, batch_size=3, seed=5).model.to_json()
+    assert json.loads(out.stdout) == json.loads(json.dumps(here))
 
 
 def test_parallel_runs_in_threads_match_serial_runs() -> None:
