@@ -31,12 +31,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import openai
+from typing import TYPE_CHECKING
 
 from finetune_kit.facts._tokens import encoding_for_model
 from finetune_kit.local import LocalServer
 from finetune_kit.local._trainer import Hyperparameters, LinearTrainer, TrainingExample
+
+if TYPE_CHECKING:
+    import openai
 
 DATA = Path(__file__).parent / "data" / "langid.tsv"
 MODEL = "gpt-4o-mini"
