@@ -118,8 +118,12 @@ class LinearTrainer:
             for names, ex in zip(texts, examples, strict=True)
         ]
         model.weights = self._initial_weights(vocabulary, data, len(answers))
+        weights = model.weights
         valid = [
-            _encode(model.known_features(ex.context), index.get(ex.answer)) for ex in validation
+            _encode(
+                [n for n in self._features(ex.context, cache) if n in weights], index.get(ex.answer)
+            )
+            for ex in validation
         ]
         return _optimise(
             model, data, valid, hyperparameters, seed, self.learning_rate, on_step or _ignore
@@ -249,26 +253,21 @@ def _optimise(
                     step_row = [scale * d for d in step_bias]
                     for name in block:
                         weights[name] = list(map(sub, weights[name], step_row))
+            valid_loss = valid_acc = full_loss = full_acc = None
+            if valid:
+                vb = [valid[(step * size + j) % len(valid)] for j in range(min(size, len(valid)))]
+                valid_loss, valid_acc = _evaluate(model, vb)
+                if start + size >= len(order):  # the epoch's last step
+                    full_loss, full_acc = _evaluate(model, valid)
             metrics = StepMetrics(
                 step=step,
                 train_loss=loss_sum / len(batch),
                 train_mean_token_accuracy=correct / len(batch),
+                valid_loss=valid_loss,
+                valid_mean_token_accuracy=valid_acc,
+                full_valid_loss=full_loss,
+                full_valid_mean_token_accuracy=full_acc,
             )
-            if valid:
-                vb = [valid[(step * size + j) % len(valid)] for j in range(min(size, len(valid)))]
-                valid_loss, valid_acc = _evaluate(model, vb)
-                full_loss = full_acc = None
-                if start + size >= len(order):
-                    full_loss, full_acc = _evaluate(model, valid)
-                metrics = StepMetrics(
-                    step=step,
-                    train_loss=metrics.train_loss,
-                    train_mean_token_accuracy=metrics.train_mean_token_accuracy,
-                    valid_loss=valid_loss,
-                    valid_mean_token_accuracy=valid_acc,
-                    full_valid_loss=full_loss,
-                    full_valid_mean_token_accuracy=full_acc,
-                )
             steps.append(metrics)
             on_step(metrics)
         epoch_ends.append(step)
