@@ -1,34 +1,46 @@
-"""The built-in model: multinomial logistic regression over word n-grams, in pure Python.
+"""The local backend's trainer: the :class:`Trainer` protocol, the built-in one, and helpers.
 
-A "model" predicts the assistant's answer among the distinct answers it saw in training
-(for classification data: the labels) from the words of the conversation so far. Features are
-lower-cased word unigrams and bigrams, binary, scaled by ``1/sqrt(count)`` so long prompts do
-not dominate. Training is plain minibatch SGD on the cross-entropy; every step's loss is the
-real loss of that minibatch before the update, which is what the job reports as
-``train_loss``. At this size (hundreds to a few thousand examples) it trains in well under a
-second, needs no numpy, and clearly beats the untrained base on held-out data.
+A fine-tuning job is turned into :class:`TrainingExample` values (the conversation so far and
+the answer that follows) and handed to a :class:`Trainer`, which returns a
+:class:`TrainingRun`. The built-in :class:`LinearTrainer` learns a :class:`LinearModel`
+(Naive Bayes-initialised softmax regression over character and word n-grams, in pure Python,
+see :mod:`._trainer_linear`) that predicts the answer among the distinct answers it saw in
+training (for classification data: the labels). :func:`train` is the built-in trainer behind
+the call the store has always made.
 
-Base (untuned) models do not use this class: see :func:`base_scores`.
+Base (untuned) models do not use a trainer: see :func:`base_scores`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import math
 import random
-import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._trainer_features import content_text, context_text, features, ngram_features, words
+from ._trainer_linear import LinearTrainer
+from ._trainer_model import LinearModel
+from ._trainer_types import (
+    AnswerModel,
+    Hyperparameters,
+    StepMetrics,
+    Trainer,
+    TrainingExample,
+    TrainingRun,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "MAX_ANSWERS",
     "MAX_EXAMPLES",
+    "AnswerModel",
+    "Hyperparameters",
     "LinearModel",
+    "LinearTrainer",
     "StepMetrics",
+    "Trainer",
     "TrainingExample",
     "TrainingRun",
     "base_scores",
@@ -36,170 +48,17 @@ __all__ = [
     "context_text",
     "features",
     "limit_examples",
+    "ngram_features",
     "train",
     "words",
 ]
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
 #: At most this many distinct answers are learned (the most frequent): the model's size and
 #: training time grow with the number of answers, and free-text replies would explode both.
 MAX_ANSWERS = 100
-#: At most this many examples are trained on (a seeded sample): training is pure Python and
-#: holds the server's lock.
+#: At most this many examples are trained on (a seeded sample): the built-in trainer is
+#: pure Python, and a job should train in seconds.
 MAX_EXAMPLES = 5000
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens of ``text``."""
-    return _WORD.findall(text.lower())
-
-
-def features(text: str) -> dict[str, float]:
-    """Binary unigram + bigram features of ``text``, scaled to unit norm."""
-    toks = words(text)
-    names = set(toks)
-    names.update(f"{a} {b}" for a, b in itertools.pairwise(toks))
-    names.add("<bias>")
-    scale = 1.0 / math.sqrt(len(names))
-    return dict.fromkeys(names, scale)
-
-
-def content_text(content: Any) -> str:
-    """The text of a message content: a string, or the text parts of a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
-        return " ".join(p for p in parts if isinstance(p, str))
-    return ""
-
-
-def context_text(messages: list[Any]) -> str:
-    """The text a model reads: every message's content, in order (roles are not features)."""
-    return "\n".join(content_text(m.get("content")) for m in messages if isinstance(m, dict))
-
-
-@dataclass(frozen=True)
-class TrainingExample:
-    """One thing to learn: the conversation so far and the answer that follows it."""
-
-    context: str
-    answer: str
-
-
-@dataclass
-class LinearModel:
-    """Softmax regression from n-gram features to one of ``answers``."""
-
-    answers: list[str]
-    weights: dict[str, list[float]] = field(default_factory=dict)
-
-    def logits(self, text: str) -> list[float]:
-        """Unnormalised scores of each answer for the conversation ``text``."""
-        out = [0.0] * len(self.answers)
-        for name, value in features(text).items():
-            row = self.weights.get(name)
-            if row is not None:
-                for k, w in enumerate(row):
-                    out[k] += w * value
-        return out
-
-    def probabilities(self, text: str) -> list[float]:
-        """The model's distribution over ``answers``."""
-        return _softmax(self.logits(text))
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable copy (full precision: a reloaded model answers identically)."""
-        return {"answers": list(self.answers), "weights": self.weights}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LinearModel:
-        """Inverse of :meth:`to_json`."""
-        return cls(answers=list(data["answers"]), weights=dict(data["weights"]))
-
-    def copy(self) -> LinearModel:
-        """An independent copy (used for per-epoch checkpoints)."""
-        return LinearModel(list(self.answers), {k: list(v) for k, v in self.weights.items()})
-
-
-def _softmax(logits: list[float]) -> list[float]:
-    if not logits:
-        return []
-    top = max(logits)
-    exps = [math.exp(x - top) for x in logits]
-    total = sum(exps)
-    return [e / total for e in exps]
-
-
-@dataclass(frozen=True)
-class StepMetrics:
-    """What one training step measured (the numbers the job's metrics events carry)."""
-
-    step: int
-    train_loss: float
-    train_mean_token_accuracy: float
-    valid_loss: float | None = None
-    valid_mean_token_accuracy: float | None = None
-    full_valid_loss: float | None = None
-    full_valid_mean_token_accuracy: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The metrics as a dict, without the ``None`` fields."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass
-class TrainingRun:
-    """A finished training run: per-step metrics, per-epoch snapshots and the final model."""
-
-    model: LinearModel
-    steps: list[StepMetrics]
-    epoch_ends: list[int]
-    """The step number at which each epoch ended."""
-    snapshots: dict[int, LinearModel]
-    """Model after each epoch, keyed by the step number."""
-
-
-_LOSS_CAP = 20.0
-
-
-def _loss_and_delta(
-    model: LinearModel, feats: dict[str, float], target: int
-) -> tuple[float, bool, list[float]]:
-    """Cross-entropy, correctness, and d(loss)/d(logits) for one example."""
-    probs = _softmax(_logits_from(model, feats))
-    loss = min(_LOSS_CAP, -math.log(max(probs[target], 1e-12)))
-    correct = max(range(len(probs)), key=probs.__getitem__) == target
-    delta = list(probs)
-    delta[target] -= 1.0
-    return loss, correct, delta
-
-
-def _logits_from(model: LinearModel, feats: dict[str, float]) -> list[float]:
-    out = [0.0] * len(model.answers)
-    for name, value in feats.items():
-        row = model.weights.get(name)
-        if row is not None:
-            for k, w in enumerate(row):
-                out[k] += w * value
-    return out
-
-
-def _evaluate(model: LinearModel, examples: list[TrainingExample]) -> tuple[float, float]:
-    index = {a: i for i, a in enumerate(model.answers)}
-    loss = 0.0
-    correct = 0
-    for ex in examples:
-        probs = model.probabilities(ex.context)
-        target = index.get(ex.answer)
-        if target is None:
-            loss += _LOSS_CAP
-            continue
-        loss += min(_LOSS_CAP, -math.log(max(probs[target], 1e-12)))
-        correct += max(range(len(probs)), key=probs.__getitem__) == target
-    n = max(1, len(examples))
-    return loss / n, correct / n
 
 
 def train(
@@ -210,80 +69,29 @@ def train(
     batch_size: int,
     learning_rate_multiplier: float = 1.0,
     seed: int = 0,
+    on_step: Callable[[StepMetrics], None] | None = None,
+    trainer: LinearTrainer | None = None,
 ) -> TrainingRun:
-    """Train a :class:`LinearModel` by minibatch SGD; deterministic for a given ``seed``.
+    """Train the built-in :class:`LinearModel`; deterministic for a given ``seed``.
 
     Args:
         examples: What to learn from (at least one).
-        validation: Held-out examples: each step reports the loss on one rotating validation
-            minibatch, each epoch end the loss on all of them.
+        validation: Held-out examples: each step reports the loss and accuracy on one
+            rotating validation minibatch, each epoch's last step on all of them.
         n_epochs: Passes over ``examples``.
         batch_size: Examples per step.
-        learning_rate_multiplier: Scales the base learning rate (1.0).
+        learning_rate_multiplier: Scales the base learning rate.
         seed: Shuffling seed.
+        on_step: Called with each step's metrics as soon as they are known.
+        trainer: The built-in trainer's settings (default: ``LinearTrainer()``).
     """
-    answers = sorted({ex.answer for ex in examples})
-    index = {a: i for i, a in enumerate(answers)}
-    model = LinearModel(answers)
-    rng = random.Random(seed)
-    order = list(range(len(examples)))
-    # Features do not change between epochs: extract them once.
-    cached = [(features(ex.context), index[ex.answer]) for ex in examples]
-    valid = list(validation)
-    steps: list[StepMetrics] = []
-    epoch_ends: list[int] = []
-    snapshots: dict[int, LinearModel] = {}
-    lr = 2.0 * learning_rate_multiplier
-    step = 0
-    for _epoch in range(n_epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), batch_size):
-            batch = [cached[i] for i in order[start : start + batch_size]]
-            step += 1
-            grads: dict[str, list[float]] = {}
-            loss_sum = 0.0
-            correct = 0
-            for feats, target in batch:
-                loss, ok, delta = _loss_and_delta(model, feats, target)
-                loss_sum += loss
-                correct += ok
-                for name, value in feats.items():
-                    g = grads.setdefault(name, [0.0] * len(answers))
-                    for k, d in enumerate(delta):
-                        g[k] += d * value
-            rate = lr / len(batch)
-            for name, g in grads.items():
-                row = model.weights.setdefault(name, [0.0] * len(answers))
-                for k, gk in enumerate(g):
-                    row[k] -= rate * gk
-            valid_loss = valid_acc = None
-            if valid:
-                vb = [valid[(step * batch_size + j) % len(valid)] for j in range(batch_size)]
-                valid_loss, valid_acc = _evaluate(model, vb)
-            steps.append(
-                StepMetrics(
-                    step=step,
-                    train_loss=loss_sum / len(batch),
-                    train_mean_token_accuracy=correct / len(batch),
-                    valid_loss=valid_loss,
-                    valid_mean_token_accuracy=valid_acc,
-                )
-            )
-        if valid:
-            full_loss, full_acc = _evaluate(model, valid)
-            last = steps[-1]
-            steps[-1] = StepMetrics(
-                step=last.step,
-                train_loss=last.train_loss,
-                train_mean_token_accuracy=last.train_mean_token_accuracy,
-                valid_loss=last.valid_loss,
-                valid_mean_token_accuracy=last.valid_mean_token_accuracy,
-                full_valid_loss=full_loss,
-                full_valid_mean_token_accuracy=full_acc,
-            )
-        epoch_ends.append(step)
-        snapshots[step] = model.copy()
-    return TrainingRun(model=model, steps=steps, epoch_ends=epoch_ends, snapshots=snapshots)
+    return (trainer or LinearTrainer()).train(
+        examples,
+        validation=validation,
+        hyperparameters=Hyperparameters(n_epochs, batch_size, learning_rate_multiplier),
+        seed=seed,
+        on_step=on_step,
+    )
 
 
 def limit_examples(
