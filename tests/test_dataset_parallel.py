@@ -84,11 +84,36 @@ def test_workers_do_not_rerun_the_callers_script(data: Path, tmp_path: Path) -> 
 def test_a_failing_worker_falls_back_to_one_process(
     data: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    _parallel.shutdown_workers()  # workers kept from earlier checks would do the job
     monkeypatch.setattr(_parallel, "_BOOT", "import sys; sys.exit(3)")
     with caplog.at_level(logging.WARNING, logger="finetune_kit"):
         report = Dataset.from_jsonl(data).validate(workers=2)
     assert "checking in worker processes failed" in caplog.text
     assert report == Dataset.from_jsonl(data).validate(workers=1)
+
+
+def test_workers_are_kept_for_the_next_check_and_stopped_when_idle(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _parallel.shutdown_workers()
+    started: list[object] = []
+    start = _parallel._start
+
+    def counted(env: dict[str, str]) -> Any:
+        started.append(env["PYTHONHASHSEED"])
+        return start(env)
+
+    monkeypatch.setattr(_parallel, "_start", counted)
+    first = Dataset.from_jsonl(data).validate(workers=2)
+    second = Dataset.from_jsonl(data).validate(model="gpt-3.5-turbo", workers=2)
+    assert len(started) == 2  # the second check reused both workers
+    assert len(set(started)) == 1  # with one hash seed: their line hashes compare
+    assert first.counts == second.counts
+    monkeypatch.setattr(_parallel, "_IDLE_SECONDS", 0.0)
+    _parallel._pool._close_if_idle()
+    Dataset.from_jsonl(data).validate(model="gpt-4o", workers=2)
+    assert len(started) == 4  # stopped when idle, started again when needed
+    _parallel.shutdown_workers()
 
 
 def test_methods_run_in_other_threads_at_once(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -403,3 +403,33 @@ def test_lone_surrogates_are_found_wherever_they_are(tmp_path: Path) -> None:
     # In memory, the same string is reported the same way (not as unserialisable).
     memory = Dataset.from_records([chat(1, answer="x\ud800"), *fillers("chat")]).validate()
     assert [p.code for p in memory.errors] == ["lone_surrogate"]
+
+
+def test_method_and_format_rules_are_one_table() -> None:
+    """facts._formats decides for validation (model_format_mismatch) and for jobs alike."""
+    from finetune_kit.facts._formats import KINDS_FOR_METHOD, format_mismatch, method_for_kind
+    from finetune_kit.facts._models import model_facts
+
+    assert {kind: method_for_kind(kind) for kind in ("chat", "completion")} == {
+        "chat": "supervised",
+        "completion": "supervised",
+    }
+    assert KINDS_FOR_METHOD["dpo"] == {"preference"}
+    mini, davinci, o4 = (
+        model_facts("gpt-4.1-mini"),
+        model_facts("davinci-002"),
+        model_facts("o4-mini"),
+    )
+    assert format_mismatch("chat", mini) is None
+    assert format_mismatch("preference", mini) is None
+    assert "trains on preference data, not chat" in str(format_mismatch("chat", mini, method="dpo"))
+    assert "prompt/completion" in str(format_mismatch("chat", davinci))
+    assert "chat (messages)" in str(format_mismatch("completion", mini))
+    assert "cannot be fine-tuned with supervised" in str(format_mismatch("chat", o4))
+    assert format_mismatch("reinforcement", o4) is None
+    # An unknown model: only the method/format table applies.
+    assert format_mismatch("completion", model_facts("my-deployment")) is None
+    report = Dataset.from_records(fillers("preference", 12)).validate(model="gpt-3.5-turbo")
+    assert [p.message for p in report.errors] == [
+        str(format_mismatch("preference", model_facts("gpt-3.5-turbo")))
+    ]

@@ -126,7 +126,8 @@ class Tally:
 
 def _hash(data: bytes) -> int:
     # Python's own 64-bit SipHash: twenty times cheaper per line than hashlib, and consistent
-    # within one validation, whose workers are forked from the one process (same hash seed).
+    # within one validation: it runs in one process, or in workers that all get the same
+    # PYTHONHASHSEED (_parallel.py), never in a mix of the two.
     # A collision among a billion examples has odds of about 3%, and only makes a duplicate
     # warning wrong, never an error. Never 0, which marks "no example".
     return (hash(data) & 0xFFFF_FFFF_FFFF_FFFF) or 1

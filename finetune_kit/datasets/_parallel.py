@@ -20,10 +20,16 @@ different workers), and then one task per message; each answer is one pickled ta
 stdout (anything a library prints there is sent to stderr instead). The pipes carry a few
 numbers per range out and a small tally back, never the data: each worker reads its own
 ranges of the file.
+
+Starting a worker costs about a second (an interpreter, then the tokenizer's tables), so the
+workers are kept in a pool for the next check and stopped after two idle minutes, at exit, or
+when this process dies (their stdin closes). A thread that finds the pool busy starts a set of
+its own for its check.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pickle
@@ -32,7 +38,8 @@ import random
 import subprocess
 import sys
 import threading
-from typing import IO, TYPE_CHECKING, Final
+import time
+from typing import IO, TYPE_CHECKING, Final, NoReturn
 
 from .._exceptions import DatasetError
 from ._checker import CheckConfig, Tally, check_range
@@ -42,7 +49,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
 
-__all__ = ["PARALLEL_MIN_BYTES", "check_file", "check_ranges_in_workers", "plan_workers", "serve"]
+__all__ = [
+    "PARALLEL_MIN_BYTES",
+    "check_file",
+    "check_ranges_in_workers",
+    "plan_workers",
+    "serve",
+    "shutdown_workers",
+]
 
 logger = logging.getLogger("finetune_kit")
 
@@ -61,19 +75,22 @@ _BOOT: Final = (
     "serve(sys.stdin.buffer, out)\n"
 )
 _STOP_TIMEOUT: Final = 5.0
+#: Idle workers are stopped after this many seconds without work.
+_IDLE_SECONDS: Final = 120.0
 #: Files at least this large are checked by several processes when ``workers`` is not given.
 PARALLEL_MIN_BYTES: Final = 8 << 20
 
 Task = tuple[CheckConfig, str, int, int]
 
 
-def serve(tasks: IO[bytes], answers: IO[bytes]) -> None:
+def serve(tasks: IO[bytes], answers: IO[bytes]) -> NoReturn:
     """The worker's loop: check each range sent until the parent closes the pipe."""
     while True:
         try:
             task: Task = pickle.load(tasks)
         except EOFError:
-            return
+            answers.flush()
+            os._exit(0)  # nothing to clean up: skip the interpreter's slow teardown
         try:
             reply: tuple[str, object] = ("ok", check_range(*task))
         except Exception as exc:  # reported to the parent, which falls back to one process
@@ -148,6 +165,77 @@ def _stop(procs: list[subprocess.Popen[bytes]], *, kill: bool) -> None:
             proc.stdout.close()
 
 
+class _Pool:
+    """Worker processes kept between checks: starting one costs about a second.
+
+    Idle workers wait on their stdin and exit when it closes: after :data:`_IDLE_SECONDS`
+    without work, at interpreter exit, or when this process dies. Holders of :attr:`lock` own
+    the workers; a worker that failed, or was interrupted mid-task, takes the whole set with it.
+    """
+
+    def __init__(self, *, keep: bool) -> None:
+        self.lock = threading.Lock()
+        self._keep = keep
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._env: dict[str, str] | None = None
+        self._pid = os.getpid()
+        self._used = 0.0
+        self._timer: threading.Timer | None = None
+
+    def take(self, n: int) -> list[subprocess.Popen[bytes]]:
+        """``n`` live workers (started as needed); call with :attr:`lock` held."""
+        if self._pid != os.getpid():  # a forked copy of the pool: the workers are not ours
+            self._procs, self._env, self._pid = [], None, os.getpid()
+        self._procs = [proc for proc in self._procs if proc.poll() is None]
+        if self._env is None:
+            # One hash seed for every worker of the pool, so their line hashes compare.
+            self._env = dict(os.environ, PYTHONHASHSEED=str(random.randrange(1, 2**32)))
+        while len(self._procs) < n:
+            self._procs.append(_start(self._env))
+        return self._procs[:n]
+
+    def kill(self) -> None:
+        """Kill every worker now (lock held): threads reading from them see end of file."""
+        for proc in self._procs:
+            proc.kill()  # our own child, by its handle
+
+    def release(self, *, ok: bool) -> None:
+        """After a check (lock held): keep the workers for the next one, or stop them."""
+        if not (ok and self._keep):
+            self.shutdown(kill=not ok)
+            return
+        self._used = time.monotonic()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = threading.Timer(_IDLE_SECONDS, self._close_if_idle)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        """Stop every worker (lock held, or at exit)."""
+        procs, self._procs = self._procs, []
+        if self._pid == os.getpid():
+            _stop(procs, kill=kill)
+
+    def _close_if_idle(self) -> None:
+        if self.lock.acquire(blocking=False):
+            try:
+                if time.monotonic() - self._used >= _IDLE_SECONDS:
+                    self.shutdown()
+            finally:
+                self.lock.release()
+
+
+_pool = _Pool(keep=True)
+atexit.register(_pool.shutdown)
+
+
+def shutdown_workers() -> None:
+    """Stop the idle worker processes now (they are started again when needed)."""
+    with _pool.lock:
+        _pool.shutdown()
+
+
 def check_ranges_in_workers(
     config: CheckConfig, path: str, ranges: Sequence[tuple[int, int]], workers: int
 ) -> Tally | None:
@@ -159,20 +247,32 @@ def check_ranges_in_workers(
     """
     if not sys.executable:
         return None
+    # The shared workers, unless another thread is using them: then a set of our own.
+    pool = _pool if _pool.lock.acquire(blocking=False) else _Pool(keep=False)
+    if pool is not _pool:
+        pool.lock.acquire()
+    try:
+        return _run(pool, config, path, ranges, workers)
+    finally:
+        pool.lock.release()
+
+
+def _run(
+    pool: _Pool,
+    config: CheckConfig,
+    path: str,
+    ranges: Sequence[tuple[int, int]],
+    workers: int,
+) -> Tally | None:
     keep = config.max_per_code
-    # One hash seed for every worker of this run, so their line hashes compare.
-    env = dict(os.environ, PYTHONHASHSEED=str(random.randrange(1, 2**32)))
     tasks = iter(enumerate((config, path, start, end) for start, end in ranges))
     lock, stop = threading.Lock(), threading.Event()
     results: queue.Queue[tuple[int, Tally] | BaseException | None] = queue.Queue()
-    procs: list[subprocess.Popen[bytes]] = []
     threads: list[threading.Thread] = []
     total = Tally()
     ok = False
     try:
-        for _ in range(min(workers, len(ranges))):
-            procs.append(_start(env))
-        for proc in procs:
+        for proc in pool.take(min(workers, len(ranges))):
             thread = threading.Thread(
                 target=_drive, args=(proc, tasks, lock, stop, results), daemon=True
             )
@@ -200,9 +300,11 @@ def check_ranges_in_workers(
         return None
     finally:
         stop.set()
-        _stop(procs, kill=not ok)
+        if not ok:
+            pool.kill()  # unblocks the threads waiting for an answer
         for thread in threads:
             thread.join()
+        pool.release(ok=ok)
     return total
 
 
