@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import pickle
 import subprocess
 import sys
 import threading
@@ -14,6 +16,8 @@ import pytest
 
 from finetune_kit import Dataset
 from finetune_kit.datasets import _dataset, _parallel
+from finetune_kit.datasets._checker import CheckConfig, check_range
+from finetune_kit.datasets._source import byte_ranges
 
 from .test_dataset import chat
 
@@ -145,3 +149,24 @@ def test_methods_run_in_other_threads_at_once(data: Path, monkeypatch: pytest.Mo
     assert results[0] == results[3] == fresh.validate(workers=1)
     assert results[1] == results[4] == fresh.stats(workers=1)
     assert results[2] == results[5] == fresh.content_hash()
+
+
+def test_the_worker_loop_answers_each_task_in_order(data: Path) -> None:
+    """What a worker runs, here in process: a tally per range, an error as an answer."""
+    config = CheckConfig(kind="chat", encoding="o200k_base", training_context=65_536)
+    ranges = byte_ranges(data)[:2]
+    tasks = io.BytesIO()
+    for start, end in ranges:
+        pickle.dump((config, str(data), start, end), tasks)
+    pickle.dump((config, str(data.with_name("missing.jsonl")), 0, 10), tasks)
+    tasks.seek(0)
+    answers = io.BytesIO()
+    _parallel.serve(tasks, answers)  # returns at the end of the input
+    answers.seek(0)
+    replies = [pickle.load(answers) for _ in range(3)]
+    assert [status for status, _ in replies] == ["ok", "ok", "error"]
+    assert [reply for _, reply in replies[:2]] == [
+        check_range(config, str(data), *r) for r in ranges
+    ]
+    assert "FileNotFoundError" in replies[2][1]
+    assert answers.read() == b""

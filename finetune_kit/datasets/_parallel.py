@@ -39,7 +39,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, TYPE_CHECKING, Final, NoReturn
+from typing import IO, TYPE_CHECKING, Final
 
 from .._exceptions import DatasetError
 from ._checker import CheckConfig, Tally, check_range
@@ -73,6 +73,7 @@ _BOOT: Final = (
     "sys.modules['finetune_kit'] = importlib.util.module_from_spec(spec)\n"
     "from finetune_kit.datasets._parallel import serve\n"
     "serve(sys.stdin.buffer, out)\n"
+    "os._exit(0)\n"  # nothing to clean up: skip the interpreter's slow teardown
 )
 _STOP_TIMEOUT: Final = 5.0
 #: Idle workers are stopped after this many seconds without work.
@@ -83,14 +84,13 @@ PARALLEL_MIN_BYTES: Final = 8 << 20
 Task = tuple[CheckConfig, str, int, int]
 
 
-def serve(tasks: IO[bytes], answers: IO[bytes]) -> NoReturn:
+def serve(tasks: IO[bytes], answers: IO[bytes]) -> None:
     """The worker's loop: check each range sent until the parent closes the pipe."""
     while True:
         try:
             task: Task = pickle.load(tasks)
         except EOFError:
-            answers.flush()
-            os._exit(0)  # nothing to clean up: skip the interpreter's slow teardown
+            return
         try:
             reply: tuple[str, object] = ("ok", check_range(*task))
         except Exception as exc:  # reported to the parent, which falls back to one process
