@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from finetune_kit.datasets._validation import CODES
+from finetune_kit.datasets._codes import CODES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "datasets.md"
 

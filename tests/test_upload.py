@@ -13,9 +13,10 @@ from finetune_kit import Dataset, DatasetError, DatasetValidationError, RetryPol
 from finetune_kit.datasets import _upload as upload_module
 from finetune_kit.datasets._upload import aupload_dataset, hashed_filename, upload_dataset
 
-from .sdk_fakes import FakeFiles, Fault, Sleeps, error_response, file_json
+from .sdk_fakes import FakeFiles, Fault, Sleeps, error_response, file_json, page
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import respx
@@ -192,3 +193,173 @@ async def test_async_upload_reuses_and_uploads_in_parts(
     )
     assert files.stored == [ds.to_jsonl_bytes()]
     assert await ds.aupload(client=async_client) == first
+
+
+# --- bounded look-ups, streaming, exactly once on the uploads API ----------------------------
+
+
+class Service(FakeFiles):
+    """FakeFiles with pages capped at 100 files (as servers may cap them), faults on complete,
+    file deletion, and hooks run when a part arrives or after a file is created."""
+
+    def __init__(self, router: respx.Router) -> None:
+        super().__init__(router)
+        self.on_part: list[Callable[[], None]] = []
+        self.after_create: list[Callable[[], None]] = []
+        router.delete(path__regex=r"/files/(?P<file_id>[^/]+)$").mock(side_effect=self._delete)
+
+    def _list(self, request: httpx.Request) -> httpx.Response:
+        self.calls["list"] = self.calls.get("list", 0) + 1
+        newest_first = list(reversed(self.files))
+        after = request.url.params.get("after")
+        limit = min(100, int(request.url.params["limit"]))
+        start = next((i + 1 for i, f in enumerate(newest_first) if f["id"] == after), 0)
+        chunk = newest_first[start : start + limit]
+        return httpx.Response(200, json=page(chunk, has_more=start + limit < len(newest_first)))
+
+    def _part(self, request: httpx.Request, upload_id: str) -> httpx.Response:
+        if self.on_part:
+            self.on_part.pop(0)()
+        return super()._part(request, upload_id)
+
+    def _create(self, request: httpx.Request) -> httpx.Response:
+        response = super()._create(request)
+        if self.after_create:
+            self.after_create.pop(0)()
+        return response
+
+    def _complete(self, request: httpx.Request, upload_id: str) -> httpx.Response:
+        fault = self._fault("complete")
+        if fault is not None and not fault.after:
+            return fault.apply()
+        response = super()._complete(request, upload_id)
+        return fault.apply() if fault is not None else response
+
+    def _delete(self, request: httpx.Request, file_id: str) -> httpx.Response:
+        del request
+        self.calls["delete"] = self.calls.get("delete", 0) + 1
+        index = next(i for i, f in enumerate(self.files) if f["id"] == file_id)
+        del self.files[index], self.stored[index]
+        return httpx.Response(200, json={"id": file_id, "object": "file", "deleted": True})
+
+
+@pytest.fixture
+def service(api: respx.Router) -> Service:
+    return Service(api)
+
+
+@pytest.fixture
+def big(tmp_path: Path) -> Path:
+    """A file-backed dataset's file, about 1.3 KB: several parts of 200 bytes."""
+    path = tmp_path / "tickets.jsonl"
+    _dataset().to_jsonl(path)
+    return path
+
+
+@pytest.fixture
+def never_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a dataset's bytes into memory at once fails the test."""
+
+    def whole(_: Dataset) -> bytes:
+        raise AssertionError("a file-backed dataset was read into memory whole")
+
+    monkeypatch.setattr(Dataset, "to_jsonl_bytes", whole)
+
+
+def test_finding_an_earlier_upload_costs_a_bounded_number_of_requests(
+    service: Service, client: openai.OpenAI, policy: RetryPolicy
+) -> None:
+    ds = _dataset()
+    name = hashed_filename(ds, ds.content_hash())
+    service.files = [file_json("file-old-match", name, len(ds.to_jsonl_bytes()))]
+    service.files += [file_json(f"file-x{i}", f"x{i}.jsonl", 1) for i in range(2_000)]
+    # The identical file is older than the pages looked at: uploaded again, at bounded cost.
+    assert upload_dataset(ds, client=client, retry=policy) == "file-2002"
+    assert service.calls["list"] <= 5
+    # The new upload is the newest file: found on the first page.
+    service.calls.clear()
+    assert upload_dataset(ds, client=client, retry=policy) == "file-2002"
+    assert service.calls == {"list": 1}
+
+
+@pytest.mark.usefixtures("never_whole")
+def test_a_file_is_streamed_through_the_files_api(
+    service: Service, client: openai.OpenAI, policy: RetryPolicy, big: Path
+) -> None:
+    file_id = upload_dataset(Dataset.from_jsonl(big), client=client, retry=policy)
+    assert service.stored == [big.read_bytes()]
+    assert service.files[0]["id"] == file_id
+
+
+@pytest.mark.usefixtures("never_whole")
+def test_a_file_is_streamed_in_parts_each_retried_from_its_start(
+    service: Service, client: openai.OpenAI, policy: RetryPolicy, sleeps: Sleeps, big: Path
+) -> None:
+    service.faults["part"] = [None, Fault(response=error_response(500))]
+    upload_dataset(
+        Dataset.from_jsonl(big), client=client, retry=policy, max_direct=10, part_size=200
+    )
+    assert service.stored == [big.read_bytes()]  # the retried part was read again, whole
+    assert len(service.parts) == -(-big.stat().st_size // 200)
+    assert len(sleeps.waits) == 1
+
+
+def test_a_lost_reply_to_complete_does_not_store_twice(
+    service: Service, client: openai.OpenAI, policy: RetryPolicy, big: Path
+) -> None:
+    service.faults["complete"] = [Fault(error=httpx.ConnectError("reset"), after=True)]
+    file_id = upload_dataset(
+        Dataset.from_jsonl(big), client=client, retry=policy, max_direct=10, part_size=200
+    )
+    assert [f["id"] for f in service.files] == [file_id]
+    assert service.calls["complete"] == 1
+    assert service.stored == [big.read_bytes()]
+
+
+def test_a_file_rewritten_during_an_upload_in_parts_is_abandoned(
+    service: Service, client: openai.OpenAI, policy: RetryPolicy, big: Path
+) -> None:
+    def rewrite() -> None:
+        with big.open("a") as file:
+            file.write('{"messages": []}\n')
+
+    service.on_part.append(rewrite)
+    with pytest.raises(DatasetError, match="changed while it was being uploaded"):
+        upload_dataset(
+            Dataset.from_jsonl(big), client=client, retry=policy, max_direct=10, part_size=200
+        )
+    assert service.files == []
+    assert service.uploads["upload-1"]["status"] == "cancelled"
+
+
+def test_a_file_rewritten_during_a_direct_upload_is_deleted(
+    service: Service, client: openai.OpenAI, policy: RetryPolicy, big: Path
+) -> None:
+    def rewrite() -> None:
+        with big.open("a") as file:
+            file.write('{"messages": []}\n')
+
+    service.after_create.append(rewrite)
+    with pytest.raises(DatasetError, match="changed while it was being uploaded"):
+        upload_dataset(Dataset.from_jsonl(big), client=client, retry=policy)
+    assert service.files == []
+    assert service.calls["delete"] == 1
+
+
+@pytest.fixture
+def big_bytes(big: Path) -> bytes:
+    return big.read_bytes()
+
+
+async def test_async_upload_streams_a_file(
+    service: Service,
+    async_client: openai.AsyncOpenAI,
+    policy: RetryPolicy,
+    big: Path,
+    big_bytes: bytes,
+) -> None:
+    ds, expected = Dataset.from_jsonl(big), big_bytes
+    await aupload_dataset(ds, client=async_client, retry=policy, max_direct=10, part_size=300)
+    await aupload_dataset(Dataset.from_records(list(ds)[:11]), client=async_client, retry=policy)
+    assert service.stored[0] == expected
+    assert len(service.stored) == 2

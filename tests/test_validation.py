@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from finetune_kit import Dataset, DatasetValidationError, Problem, ValidationReport
-from finetune_kit.datasets import _validation as v
+from finetune_kit.datasets import _examples
+from finetune_kit.datasets._checker import CheckConfig, Tally
+from finetune_kit.datasets._codes import CODES
+from finetune_kit.datasets._examples import detect_kind
+from finetune_kit.datasets._finish import DatasetFacts, finish
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -83,6 +87,8 @@ CASES: dict[str, Case] = {
     "bom": Case(lines=[b"\xef\xbb\xbf" + json.dumps(chat(1)).encode()]),
     "invalid_utf8": Case(lines=[b'{"messages": "caf\xe9"}']),
     "invalid_json": Case(lines=[b'{"messages": [']),
+    # Valid JSON (the escape is ASCII), but the string is not text: no UTF-8 encoding exists.
+    "lone_surrogate": Case(lines=[json.dumps(chat(1, answer="half an emoji \ud83d")).encode()]),
     "blank_line": Case(lines=[b"   "]),
     "not_an_object": Case(lines=[b"[1, 2]"]),
     "not_serializable": Case(record={**chat(1), "extra": {1, 2}}),
@@ -192,7 +198,7 @@ def report_for(case: Case, tmp_path: Path) -> ValidationReport:
 
 
 def test_every_code_has_a_case() -> None:
-    assert set(CASES) | {"internal_error", "large_file", "file_too_large"} == set(v.CODES)
+    assert set(CASES) | {"internal_error", "large_file", "file_too_large"} == set(CODES)
 
 
 @pytest.mark.parametrize("code", sorted(CASES))
@@ -203,7 +209,7 @@ def test_minimal_bad_example(code: str, tmp_path: Path) -> None:
     assert found, f"{code} not reported; got {[str(p) for p in report.problems]}"
     problem = found[0]
     assert problem.line == case.line
-    assert problem.severity == v.CODES[code][0]
+    assert problem.severity == CODES[code][0]
     assert len(problem.message) > 20
     assert report.ok is not any(p.severity == "error" for p in report.problems)
 
@@ -241,7 +247,7 @@ def test_internal_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) 
     def broken(record: dict[str, object]) -> list[tuple[str, str]]:
         raise KeyError(f"boom in {len(record)} keys")
 
-    monkeypatch.setitem(v._FAMILIES, "chat", broken)
+    monkeypatch.setitem(_examples.FAMILIES, "chat", broken)
     report = Dataset.from_records(fillers("chat", 10)).validate()
     assert {p.code for p in report.errors} == {"internal_error"}
     assert report.counts["internal_error"] == 10
@@ -251,12 +257,12 @@ def test_internal_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) 
     ("size", "code"), [(600 * 1024**2, "large_file"), (9 * 1024**3, "file_too_large")]
 )
 def test_file_size_limits(size: int, code: str) -> None:
-    config = v.CheckConfig(kind="chat", encoding="o200k_base", training_context=65_536)
-    tally = v.Tally(n_examples=10)
-    facts = v.DatasetFacts(source="x", kind="chat", model=None, facts=None, size_bytes=size)
-    report, _ = v.finish(tally, config, facts)
+    config = CheckConfig(kind="chat", encoding="o200k_base", training_context=65_536)
+    tally = Tally(n_examples=10)
+    facts = DatasetFacts(source="x", kind="chat", model=None, facts=None, size_bytes=size)
+    report, _ = finish(tally, config, facts)
     assert [p.code for p in report.problems] == [code]
-    assert report.problems[0].severity == v.CODES[code][0]
+    assert report.problems[0].severity == CODES[code][0]
 
 
 def test_one_bad_line_does_not_stop_the_others(tmp_path: Path) -> None:
@@ -319,7 +325,7 @@ def test_mixed_formats_line_numbers(tmp_path: Path) -> None:
     ],
 )
 def test_detect_kind(rows: list[object], kind: str) -> None:
-    assert v.detect_kind(rows) == kind
+    assert detect_kind(rows) == kind
 
 
 def test_reinforcement_allows_developer_and_grader_keys() -> None:
@@ -371,3 +377,59 @@ def test_classification_rule() -> None:
     assert Dataset.from_labels(["a", "b", "c", "d"], ["w", "x", "y", "z"]).labels is None
     assert not Dataset.from_pairs(["a", "b"], ["x" * 65, "y" * 65]).is_classification
     assert not Dataset.from_records(fillers("preference", 10)).is_classification
+
+
+def test_lone_surrogates_are_found_wherever_they_are(tmp_path: Path) -> None:
+    """In keys, in nested values, escaped in upper case; a valid pair is an emoji, not an error."""
+    lines = [
+        b'{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", '
+        b'"content": "ok \\uD800"}]}',
+        json.dumps(
+            {**chat(2), "tools": [{"type": "function", "function": {"name": "f\udfff"}}]}
+        ).encode(),
+        json.dumps({**chat(3), "\ud800key": 1}).encode(),
+        json.dumps(chat(4, answer="smile \U0001f600")).encode(),  # an escaped pair: fine
+        b'{"messages": [{"role": "user", "content": "a backslash: \\\\ud800"}, '
+        b'{"role": "assistant", "content": "x"}]}',  # an escaped backslash, then text
+    ]
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"\n".join([*lines, *(json.dumps(chat(i)).encode() for i in range(9)), b""]))
+    report = Dataset.from_jsonl(path).validate()
+    found = [(p.line, p.message) for p in report.problems if p.code == "lone_surrogate"]
+    assert [line for line, _ in found] == [1, 2, 3]
+    assert "messages[1].content" in found[0][1]
+    assert "\\ud800" in found[0][1]
+    assert "tools[0].function.name" in found[1][1]
+    # In memory, the same string is reported the same way (not as unserialisable).
+    memory = Dataset.from_records([chat(1, answer="x\ud800"), *fillers("chat")]).validate()
+    assert [p.code for p in memory.errors] == ["lone_surrogate"]
+
+
+def test_method_and_format_rules_are_one_table() -> None:
+    """facts._formats decides for validation (model_format_mismatch) and for jobs alike."""
+    from finetune_kit.facts._formats import KINDS_FOR_METHOD, format_mismatch, method_for_kind
+    from finetune_kit.facts._models import model_facts
+
+    assert {kind: method_for_kind(kind) for kind in ("chat", "completion")} == {
+        "chat": "supervised",
+        "completion": "supervised",
+    }
+    assert KINDS_FOR_METHOD["dpo"] == {"preference"}
+    mini, davinci, o4 = (
+        model_facts("gpt-4.1-mini"),
+        model_facts("davinci-002"),
+        model_facts("o4-mini"),
+    )
+    assert format_mismatch("chat", mini) is None
+    assert format_mismatch("preference", mini) is None
+    assert "trains on preference data, not chat" in str(format_mismatch("chat", mini, method="dpo"))
+    assert "prompt/completion" in str(format_mismatch("chat", davinci))
+    assert "chat (messages)" in str(format_mismatch("completion", mini))
+    assert "cannot be fine-tuned with supervised" in str(format_mismatch("chat", o4))
+    assert format_mismatch("reinforcement", o4) is None
+    # An unknown model: only the method/format table applies.
+    assert format_mismatch("completion", model_facts("my-deployment")) is None
+    report = Dataset.from_records(fillers("preference", 12)).validate(model="gpt-3.5-turbo")
+    assert [p.message for p in report.errors] == [
+        str(format_mismatch("preference", model_facts("gpt-3.5-turbo")))
+    ]

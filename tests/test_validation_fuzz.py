@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finetune_kit import Dataset
-from finetune_kit.datasets import _validation as v
+from finetune_kit.datasets._codes import CODES
+from finetune_kit.datasets._rules import ROLES, check_message
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,8 +92,8 @@ examples = st.one_of(
 def _check(report: ValidationReport) -> None:
     assert "internal_error" not in report.counts, [str(p) for p in report.errors]
     for problem in report.problems:
-        assert problem.code in v.CODES
-        assert problem.severity == v.CODES[problem.code][0]
+        assert problem.code in CODES
+        assert problem.severity == CODES[problem.code][0]
 
 
 @FUZZ
@@ -150,5 +151,5 @@ def test_file_and_records_agree(tmp_path_factory: Any, records: list[Any]) -> No
 def test_plain_message_fast_path_is_sound(role: str, content: str, kind: str) -> None:
     """What check_messages skips as plain, check_message would not flag either."""
     message = {"role": role, "content": content}
-    allowed = v._ROLES[kind]  # type: ignore[index]
-    assert list(v.check_message(message, "m[0]", allowed, developer_ok=False)) == []
+    allowed = ROLES[kind]  # type: ignore[index]
+    assert list(check_message(message, "m[0]", allowed, developer_ok=False)) == []

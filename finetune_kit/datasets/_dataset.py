@@ -1,35 +1,38 @@
 """Dataset: training examples in memory or in a JSONL file, validated, counted, priced, split.
 
-A file-backed dataset is never loaded whole to validate, count or price it: the file is read in
-chunks of lines, each checked into a small tally (``_validation.py``), and the tallies merged,
-so memory stays flat however large the file. Large files are checked by worker processes, one
-per core, because tokenizing is the bulk of the work and one core cannot keep up with the
-file. The result of a pass is remembered per model until the file changes (size or mtime), so
-``validate`` then ``stats`` then ``estimate_cost`` read the file once.
+A file-backed dataset is never loaded whole: validating, counting and pricing read the file in
+ranges of lines, each checked into a small tally (``_checker.py``) and the tallies merged;
+large files are checked by worker processes, one per core (``_parallel.py``); splitting and
+uploading stream too (``_split.py``, ``_upload.py``). The result of a pass is remembered per
+model until the file changes (size or mtime), so ``validate`` then ``stats`` then
+``estimate_cost`` read the file once.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
-import itertools
 import json
 import logging
-import math
-import multiprocessing
 import os
-import random
-import sys
 import tempfile
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast, get_args
 
 from .._exceptions import DatasetError
-from ..facts._models import DEFAULT_TRAINING_CONTEXT, PRICE_DATE, default_n_epochs, model_facts
+from ..facts._models import DEFAULT_TRAINING_CONTEXT, model_facts
 from ..facts._tokens import encoding_name_for_model
-from . import _validation as v
+from . import _source
+from ._checker import CheckConfig, check_records
+from ._cost import estimate
+from ._examples import detect_kind, label_of, looks_like_classification
+from ._finish import DatasetFacts, finish
+from ._overlap import fingerprint, shared_examples
+from ._parallel import check_file, plan_workers
 from ._reports import CostEstimate, DatasetKind, DatasetStats, ValidationReport
+from ._source import Payload
+from ._split import TemporaryDirectory, choose_validation, split_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,17 +41,11 @@ if TYPE_CHECKING:
 
     from .._core.retry import RetryPolicy
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "shared_examples"]
 
 logger = logging.getLogger("finetune_kit")
 
 _KINDS: Final = frozenset(get_args(DatasetKind))
-_CHUNK_BYTES: Final = 1 << 20
-#: Files at least this large are checked by several processes when ``workers`` is not given.
-PARALLEL_MIN_BYTES: Final = 8 << 20
-_RFT_NOTE: Final = (
-    "reinforcement fine-tuning is billed per hour of training ($100/h on o4-mini), not per token"
-)
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -61,6 +58,13 @@ class Dataset:
     Build one with :meth:`from_jsonl`, :meth:`from_records`, :meth:`from_pairs` or
     :meth:`from_labels`. Iterating yields the examples as dicts. The format (``kind``) is
     detected from the first examples unless forced with ``kind=``.
+
+    A dataset holds no thread-affine state: :meth:`validate`, :meth:`stats`,
+    :meth:`estimate_cost`, :meth:`content_hash`, :attr:`labels`, :meth:`split` and the upload
+    may run in any thread (an async entry point's worker thread, a web server's request
+    threads), not only the one that built it, and at the same time: concurrent calls that need
+    the same pass over a file wait for one another and share it. (Do not mutate the records of
+    an in-memory dataset while another thread reads them.)
     """
 
     def __init__(
@@ -76,8 +80,13 @@ class Dataset:
         self._records: list[Any] | None = None if _path is not None else list(records)
         self._forced_kind: DatasetKind | None = kind
         self._lock = threading.Lock()
-        # Results of passes over the file, remembered with the file's (size, mtime).
+        # Results of passes over the file, remembered with the file's (size, mtime), and one
+        # lock per pass, so that threads asking for the same pass at once read the file once.
         self._memo: dict[object, tuple[_Stamp, Any]] = {}
+        self._pass_locks: dict[object, threading.Lock] = {}
+        # The temporary directory holding this dataset's file (made by split): kept alive
+        # by the datasets in it, removed after the last one.
+        self._owned: TemporaryDirectory | None = None
 
     # --- construction ------------------------------------------------------------------
 
@@ -160,13 +169,17 @@ class Dataset:
         if self._forced_kind is not None:
             return self._forced_kind
         if self._records is not None:
-            return v.detect_kind(self._records)
-        return self._remember("kind", lambda: v.detect_kind(self._peek()))
+            return detect_kind(self._records)
+        path = self._path
+        assert path is not None
+        return self._remember("kind", lambda: detect_kind(r for _, _, r in _source.parsed(path)))
 
     def __len__(self) -> int:
         if self._records is not None:
             return len(self._records)
-        return self._remember("len", self._count_lines)
+        path = self._path
+        assert path is not None
+        return self._remember("len", lambda: sum(1 for _ in _source.lines(path)))
 
     def __iter__(self) -> Iterator[Record]:
         """The examples as dicts.
@@ -177,13 +190,8 @@ class Dataset:
         if self._records is not None:
             yield from self._records
             return
-        for line, raw in self._lines():
-            try:
-                record = json.loads(raw.decode("utf-8-sig" if line == 1 else "utf-8"))
-            except (ValueError, RecursionError) as exc:
-                raise DatasetError(f"{self._path}: line {line}: invalid JSON: {exc}") from exc
-            if not isinstance(record, dict):
-                raise DatasetError(f"{self._path}: line {line}: not a JSON object")
+        assert self._path is not None
+        for _, _, record in _source.examples(self._path):
             yield record
 
     def __repr__(self) -> str:
@@ -206,8 +214,6 @@ class Dataset:
     def is_classification(self) -> bool:
         """Whether :attr:`labels` finds a small set of short answers (see there)."""
         return self.labels is not None
-
-    # --- checks and numbers ------------------------------------------------------------
 
     def validate(
         self,
@@ -258,41 +264,17 @@ class Dataset:
         """
         if n_epochs is not None and (isinstance(n_epochs, bool) or n_epochs < 1):
             raise ValueError(f"n_epochs must be a positive integer, not {n_epochs!r}")
-        stats = self._analyze(model, None)[1]
-        facts = model_facts(model)
-        epochs = n_epochs if n_epochs is not None else default_n_epochs(stats.n_examples)
-        trained = stats.billable_tokens * epochs
-        override = _lookup_price(prices, model, facts.base)
-        price = override if override is not None else facts.price_per_mtok
-        source: Literal["catalog", "override", "unknown"] = (
-            "override" if override is not None else "catalog" if price else "unknown"
-        )
-        note = None
-        if stats.kind == "reinforcement" and override is None:
-            price, source, note = None, "unknown", _RFT_NOTE
-        elif price is None:
-            note = f"no price known for {facts.base}: pass prices={{{facts.base!r}: USD per 1M}}"
-        # Rounded up to the cent: an estimate that must never be below the bill.
-        usd = math.ceil(trained * price / 1e4) / 100 if price is not None else None
-        return CostEstimate(
-            model=model,
-            base_model=facts.base,
-            n_examples=stats.n_examples,
-            n_epochs=epochs,
-            n_epochs_source="given" if n_epochs is not None else "default",
-            billable_tokens=stats.billable_tokens,
-            trained_tokens=trained,
-            price_per_mtok=price,
-            usd=usd,
-            price_date=PRICE_DATE,
-            price_source=source,
-            note=note,
-        )
+        return estimate(self._analyze(model, None)[1], model, n_epochs=n_epochs, prices=prices)
 
     # --- splitting and writing ---------------------------------------------------------
 
     def split(
-        self, test_size: float = 0.2, *, seed: int = 0, stratify: bool | None = None
+        self,
+        test_size: float = 0.2,
+        *,
+        seed: int = 0,
+        stratify: bool | None = None,
+        into: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
     ) -> tuple[Dataset, Dataset]:
         """Split into (train, validation), deterministically for a given ``seed``.
 
@@ -300,55 +282,44 @@ class Dataset:
         ``stratify`` (the default for classification data) every label with at least two
         examples is on both sides, in about the same proportion.
 
+        A file-backed dataset is split in two streaming passes (memory stays flat whatever the
+        file's size) into two JSONL files of its original lines: the paths in ``into``, or else
+        two files in a new temporary directory, removed once both returned datasets are gone
+        (``to_jsonl`` keeps a copy). An in-memory dataset splits into two in-memory datasets,
+        also written to ``into`` when it is given.
+
         Args:
             test_size: fraction of examples for validation (0 < x < 1), or a count.
             seed: the random seed; the same seed gives the same split.
             stratify: None stratifies classification data; True requires it; False never.
+            into: (train path, validation path) to write the two parts to.
 
         Raises:
             ValueError: a bad ``test_size``, ``stratify=True`` without labels, or fewer than
                 two distinct examples.
-            DatasetError: a line of the file is not a JSON object.
+            DatasetError: a line of the file is not a JSON object, or the file changed while
+                it was being split.
         """
-        records = list(self)
-        n = len(records)
-        if isinstance(test_size, bool) or not (
-            (isinstance(test_size, int) and 0 < test_size < n)
-            or (isinstance(test_size, float) and 0 < test_size < 1)
-        ):
-            raise ValueError(
-                f"test_size must be a fraction in (0, 1) or a count in [1, {n - 1}]; "
-                f"got {test_size!r}"
+        kind = self.kind
+        options: dict[str, Any] = {"test_size": test_size, "seed": seed, "stratify": stratify}
+        if self._records is not None:
+            records = self._records
+            flags = choose_validation(records, kind, **options)
+            parts = (
+                Dataset([r for r, f in zip(records, flags, strict=False) if not f], kind=kind),
+                Dataset([r for r, f in zip(records, flags, strict=False) if f], kind=kind),
             )
-        fraction = test_size / n if isinstance(test_size, int) else test_size
-        labels = _labels_of(records, self.kind)
-        if stratify and labels is None:
-            raise ValueError("stratify=True needs classification data (see Dataset.labels)")
-        use_labels = labels if stratify is not False else None
-        # Units of identical examples: the atom of the split.
-        units: dict[str, list[int]] = {}
-        for i, record in enumerate(records):
-            units.setdefault(_canonical(record), []).append(i)
-        if len(units) < 2:
-            raise ValueError("cannot split fewer than two distinct examples")
-        strata: dict[str, list[list[int]]] = {}
-        for members in units.values():
-            key = use_labels[members[0]] if use_labels is not None else ""
-            strata.setdefault(key, []).append(members)
-        rng = random.Random(seed)
-        test: list[int] = []
-        for key in sorted(strata):
-            group = strata[key]
-            rng.shuffle(group)
-            if len(group) < 2:
-                continue
-            take = min(len(group) - 1, max(1, math.floor(len(group) * fraction + 0.5)))
-            test.extend(i for members in group[:take] for i in members)
-        chosen = set(test)
-        return (
-            Dataset([r for i, r in enumerate(records) if i not in chosen], kind=self.kind),
-            Dataset([records[i] for i in sorted(chosen)], kind=self.kind),
-        )
+            if into is None:
+                return parts
+            return (
+                Dataset.from_jsonl(parts[0].to_jsonl(into[0]), kind=kind),
+                Dataset.from_jsonl(parts[1].to_jsonl(into[1]), kind=kind),
+            )
+        assert self._path is not None
+        train, valid, owner = split_file(self._path, kind, into=into, **options)
+        first, second = Dataset.from_jsonl(train, kind=kind), Dataset.from_jsonl(valid, kind=kind)
+        first._owned = second._owned = owner
+        return first, second
 
     def to_jsonl(self, path: str | os.PathLike[str]) -> Path:
         """Write the examples as JSONL, atomically (a reader never sees a partial file).
@@ -376,15 +347,22 @@ class Dataset:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self._memo.clear()
+        with self._lock:
+            self._memo.clear()
         return target
 
     def to_jsonl_bytes(self) -> bytes:
-        """Exactly the bytes :meth:`to_jsonl` writes (and an upload sends)."""
+        """Exactly the bytes :meth:`to_jsonl` writes (and an upload sends), all in memory."""
         return b"".join(self._byte_blocks())
 
     def content_hash(self) -> str:
-        """SHA-256 (hex) of :meth:`to_jsonl_bytes`, computed without holding them all."""
+        """SHA-256 (hex) of :meth:`to_jsonl_bytes`, computed without holding them all.
+
+        For a file, remembered until the file changes.
+        """
+        if self._path is not None:
+            path = self._path
+            return self._remember("sha256", lambda: _source.sha256_of(path))
         digest = hashlib.sha256()
         for block in self._byte_blocks():
             digest.update(block)
@@ -399,7 +377,11 @@ class Dataset:
         validate: bool = True,
         retry: RetryPolicy | None = None,
     ) -> str:
-        """Upload for fine-tuning (reusing an identical earlier upload); return the file id."""
+        """Upload for fine-tuning (reusing an identical earlier upload); return the file id.
+
+        A file is streamed from disk (hashed in blocks, sent in parts read as they go), so
+        memory stays flat however large it is.
+        """
         from ._upload import upload_dataset
 
         return upload_dataset(self, client=client, validate=validate, retry=retry)
@@ -416,44 +398,41 @@ class Dataset:
 
         return await aupload_dataset(self, client=client, validate=validate, retry=retry)
 
+    def _upload_payload(self) -> Payload:
+        """The bytes an upload sends: the file (streamed), or the records' JSONL."""
+        if self._path is None:
+            return Payload.of_bytes(self.to_jsonl_bytes())
+        path = self._path
+        # The stamp first: a file rewritten while (or after) it is hashed is caught later.
+        at = _source.stamp(path)
+        digest = self._remember("sha256", lambda: _source.sha256_of(path))
+        return Payload.of_file(path, digest, at)
+
     # --- internals ---------------------------------------------------------------------
 
     def _stamp(self) -> _Stamp:
-        if self._path is None:
-            return None
-        try:
-            st = self._path.stat()
-        except OSError as exc:
-            raise DatasetError(f"{self._path} cannot be read: {exc}") from exc
-        return (st.st_size, st.st_mtime_ns)
+        return _source.stamp(self._path) if self._path is not None else None
 
     def _remember(self, key: object, compute: Callable[[], T]) -> T:
         """A pass over a file's content, remembered until the file changes.
 
         In-memory records are not remembered: the caller may mutate them between calls.
+        Threads asking for the same pass at once wait for the first one's result.
         """
         if self._path is None:
             return compute()
-        stamp = self._stamp()
         with self._lock:
-            hit = self._memo.get(key)
-        if hit is not None and hit[0] == stamp:
-            return cast("T", hit[1])
-        value = compute()
-        with self._lock:
-            self._memo[key] = (stamp, value)
-        return value
-
-    def _lines(self) -> Iterator[tuple[int, bytes]]:
-        """Non-blank lines of the file with their 1-based numbers."""
-        assert self._path is not None
-        try:
-            with self._path.open("rb") as file:
-                for number, raw in enumerate(file, 1):
-                    if raw.strip():
-                        yield number, raw
-        except OSError as exc:
-            raise DatasetError(f"{self._path} cannot be read: {exc}") from exc
+            gate = self._pass_locks.setdefault(key, threading.Lock())
+        with gate:
+            stamp = self._stamp()
+            with self._lock:
+                hit = self._memo.get(key)
+            if hit is not None and hit[0] == stamp:
+                return cast("T", hit[1])
+            value = compute()
+            with self._lock:
+                self._memo[key] = (stamp, value)
+            return value
 
     def _fingerprints(self) -> Iterator[tuple[int, bytes]]:
         """Each parseable example's position (line, or 1-based index) and a digest of it.
@@ -462,25 +441,11 @@ class Dataset:
         """
         if self._records is not None:
             for number, record in enumerate(self._records, 1):
-                yield number, _fingerprint(record)
+                yield number, fingerprint(record)
             return
-        for number, raw in self._lines():
-            try:
-                record = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
-            except (ValueError, RecursionError):
-                continue
-            yield number, _fingerprint(record)
-
-    def _count_lines(self) -> int:
-        return sum(1 for _ in self._lines())
-
-    def _peek(self) -> Iterator[object]:
-        """The first parseable examples of the file, for format detection."""
-        for line, raw in self._lines():
-            try:
-                yield json.loads(raw.decode("utf-8-sig" if line == 1 else "utf-8"))
-            except (ValueError, RecursionError):
-                continue
+        assert self._path is not None
+        for number, _, record in _source.parsed(self._path):
+            yield number, fingerprint(record)
 
     def _compute_labels(self) -> list[str] | None:
         try:
@@ -490,12 +455,7 @@ class Dataset:
 
     def _byte_blocks(self) -> Iterator[bytes]:
         if self._path is not None:
-            try:
-                with self._path.open("rb") as file:
-                    while block := file.read(_CHUNK_BYTES):
-                        yield block
-            except OSError as exc:
-                raise DatasetError(f"{self._path} cannot be read: {exc}") from exc
+            yield from _source.byte_blocks(self._path)
             return
         assert self._records is not None
         for i, record in enumerate(self._records, 1):
@@ -515,48 +475,27 @@ class Dataset:
         else:
             encoding, facts, context = "o200k_base", None, DEFAULT_TRAINING_CONTEXT
         kind = self.kind
-        config = v.CheckConfig(kind=kind, encoding=encoding, training_context=context)
+        config = CheckConfig(kind=kind, encoding=encoding, training_context=context)
 
         def run() -> tuple[ValidationReport, DatasetStats]:
             stamp = self._stamp()
             size = stamp[0] if stamp is not None else None
-            if self._records is not None:
-                tally = v.check_records(config, self._records)
+            if self._path is None:
+                assert self._records is not None
+                tally = check_records(config, self._records)
             else:
-                tally = self._check_file(config, _plan_workers(workers, size or 0))
-            dataset = v.DatasetFacts(
+                tally = check_file(config, self._path, plan_workers(workers, size or 0))
+            dataset = DatasetFacts(
                 source=str(self._path) if self._path else None,
                 kind=kind,
                 model=model,
                 facts=facts,
                 size_bytes=size,
             )
-            return v.finish(tally, config, dataset)
+            return finish(tally, config, dataset)
 
         result: tuple[ValidationReport, DatasetStats] = self._remember(("analysis", model), run)
         return result
-
-    def _check_file(self, config: v.CheckConfig, workers: int) -> v.Tally:
-        assert self._path is not None
-        total = v.Tally()
-        keep = config.max_per_code
-        path = str(self._path)
-        try:
-            ranges = _ranges(self._path)
-            if workers <= 1:
-                for start, end in ranges:
-                    total.merge(v.check_range(config, path, start, end), keep)
-                return total
-            v.warm_up(config.encoding)  # forked workers inherit the loaded encoding
-            logger.debug("checking %s with %d worker processes", self._path, workers)
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                # Workers read their own ranges; results (small tallies) come back in order.
-                tasks = [(config, path, start, end) for start, end in ranges]
-                for tally in pool.imap(_check_range_task, tasks):
-                    total.merge(tally, keep)
-        except OSError as exc:
-            raise DatasetError(f"{self._path} cannot be read: {exc}") from exc
-        return total
 
     # --- DataFrames and Hugging Face datasets (logic in finetune_kit.display._frames) -----
 
@@ -612,88 +551,13 @@ class Dataset:
         return _frames.dataset_to_hf(self)
 
 
-def _check_range_task(task: tuple[v.CheckConfig, str, int, int]) -> v.Tally:
-    return v.check_range(*task)
-
-
-def _ranges(path: Path) -> list[tuple[int, int]]:
-    """Byte ranges of about ``_CHUNK_BYTES`` that start and end on line boundaries.
-
-    Found by seeking, not reading: only one line per range is read here.
-    """
-    size = path.stat().st_size
-    bounds = [0]
-    with path.open("rb") as file:
-        while bounds[-1] + _CHUNK_BYTES < size:
-            file.seek(bounds[-1] + _CHUNK_BYTES)
-            file.readline()  # to the end of the line the seek landed in
-            if file.tell() >= size:
-                break
-            bounds.append(file.tell())
-    bounds.append(size)
-    return list(itertools.pairwise(bounds))
-
-
-def _plan_workers(workers: int | None, size: int) -> int:
-    """How many processes check a file: forking only where it is safe and worth it."""
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, not {workers}")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    wanted = workers if workers is not None else (cores or 1) if size >= PARALLEL_MIN_BYTES else 1
-    if wanted <= 1:
-        return 1
-    # fork is the only start method that does not re-import the caller's __main__, and it is
-    # unsafe with other threads running (or on macOS): then we stay in one process.
-    if sys.platform == "darwin" or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    if threading.active_count() > 1:
-        logger.debug("other threads are running: checking in one process")
-        return 1
-    return wanted
-
-
-def _lookup_price(prices: Mapping[str, float] | None, model: str, base: str) -> float | None:
-    if not prices:
-        return None
-    for name in (model, model.lower(), base):
-        if name in prices:
-            return float(prices[name])
-    return None
-
-
-def shared_examples(training: Dataset, validation: Dataset) -> list[tuple[int, int]]:
-    """Examples of ``validation`` that are also in ``training``: (validation line, training line).
-
-    Lines are 1-based file lines (or positions, for in-memory data). Both sides are streamed;
-    only a 16-byte digest per training example is kept, so large files stay cheap.
-    """
-    seen: dict[bytes, int] = {}
-    for number, digest in training._fingerprints():
-        seen.setdefault(digest, number)
-    return [
-        (number, seen[digest]) for number, digest in validation._fingerprints() if digest in seen
-    ]
-
-
-def _fingerprint(record: object) -> bytes:
-    return hashlib.blake2b(_canonical(record).encode(), digest_size=16).digest()
-
-
-def _canonical(record: object) -> str:
-    try:
-        return json.dumps(record, sort_keys=True, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(record)
-
-
 def _labels_of(records: Iterable[object], kind: DatasetKind) -> list[str] | None:
     if kind != "chat":
         return None
     labels: list[str] = []
     for record in records:
-        label = v.label_of(record)
+        label = label_of(record)
         if label is None:
             return None
         labels.append(label)
-    counts = collections.Counter(labels)
-    return labels if v.looks_like_classification(counts, len(labels)) else None
+    return labels if looks_like_classification(Counter(labels), len(labels)) else None

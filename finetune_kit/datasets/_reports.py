@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._exceptions import DatasetValidationError
+from ..facts._formats import DataKind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,7 +29,8 @@ __all__ = [
 ]
 
 Severity = Literal["error", "warning"]
-DatasetKind = Literal["chat", "preference", "reinforcement", "completion"]
+DatasetKind = DataKind
+"""``chat``, ``preference``, ``reinforcement`` or ``completion`` (see ``facts._formats``)."""
 
 
 class Problem(BaseModel):

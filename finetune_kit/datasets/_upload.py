@@ -1,45 +1,57 @@
 """Uploading a dataset: validate, reuse an identical upload, else files API or uploads API.
 
 Reuse across processes: the uploaded file's name carries the SHA-256 of its bytes,
-``<stem>-sha256-<64 hex>.jsonl``. Before uploading, the ``fine-tune`` files already on the
-service are listed (newest first) and one whose name carries the same hash, with the same size
-and not in an ``error`` state, is reused. The service is the record, so this survives a restart
-and works from another machine with the same account; nothing is cached locally.
+``<stem>-sha256-<64 hex>.jsonl``. Before uploading, the newest ``fine-tune`` files on the
+service are listed (at most :data:`MAX_LIST_PAGES` pages of :data:`LIST_PAGE_SIZE`, so the
+cost is bounded however many files the account holds) and one whose name carries the same
+hash, with the same size and not in an ``error`` state, is reused. The service is the record,
+so this survives a restart and works from another machine with the same account; nothing is
+cached locally. An identical file older than the pages looked at is not found, and the data is
+uploaded again: a bounded look-up is worth an occasional second copy.
 
-Files up to :data:`FILES_API_LIMIT` (512 MB) go through ``files.create`` in one request. Larger
-ones go through the uploads API: create an upload, add parts of :data:`PART_SIZE` (64 MB, each
+Memory stays flat: a file-backed dataset is hashed in blocks, and its bytes are streamed from
+the file by the HTTP client, never read whole. Files up to :data:`FILES_API_LIMIT` (512 MB) go
+through ``files.create`` in one request. Larger ones go through the uploads API: create an
+upload, add parts of :data:`PART_SIZE` (64 MB, each read from the file as it is sent, each
 retried on its own), complete it. If that fails, the upload is cancelled so nothing is left
 half-done, and the log says what remains (an upload that could not be cancelled expires on its
 own an hour after creation).
 
-The data is read into memory once; its SHA-256 names the file. A retried ``files.create`` after
-an ambiguous failure (timeout, dropped connection, 5xx) first looks for the file by its hashed
-name, so a retry never stores the same data twice.
+Exactly once: ``files.create`` and ``uploads.complete`` are the calls that create a file.
+After an ambiguous failure of either (timeout, dropped connection, 5xx: the service may have
+acted before the reply was lost), the retry first looks for the file by its hashed name and
+size, so a retry never stores the same data twice. (A retried ``uploads.create`` or part can
+leave an unused pending upload or part behind; those hold no file and expire.) If the file
+changes while it uploads, the upload is abandoned (cancelled, or the new file deleted), so no
+file is ever named by a hash its bytes do not have.
 """
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import logging
 import re
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
+from typing import IO, TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
 
 import openai
+from openai.types import FileObject
 
 from .._core.client import Request, arun_flow, once, resolve_async_client, resolve_client, run_flow
 from .._exceptions import DatasetError
+from ..facts._limits import FILES_API_MAX_BYTES, UPLOAD_PART_BYTES, UPLOADS_API_MAX_BYTES
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
-    from openai.types import FileObject
-
-    from .._core.client import Flow
+    from .._core.client import AnyClient, Flow
     from .._core.retry import RetryPolicy
+    from ._source import Payload
 
 __all__ = [
     "FILES_API_LIMIT",
+    "LIST_PAGE_SIZE",
+    "MAX_LIST_PAGES",
     "PART_SIZE",
     "UPLOADS_API_LIMIT",
     "UploadableDataset",
@@ -52,16 +64,19 @@ __all__ = [
 logger = logging.getLogger("finetune_kit")
 
 #: Largest file the files API takes in one request; larger ones use the uploads API.
-FILES_API_LIMIT: Final = 512 * 1024 * 1024
+FILES_API_LIMIT: Final = FILES_API_MAX_BYTES
 #: Largest file the uploads API assembles.
-UPLOADS_API_LIMIT: Final = 8 * 1024 * 1024 * 1024
+UPLOADS_API_LIMIT: Final = UPLOADS_API_MAX_BYTES
 #: Size of each part sent to the uploads API.
-PART_SIZE: Final = 64 * 1024 * 1024
+PART_SIZE: Final = UPLOAD_PART_BYTES
+#: Files asked for per page when looking for an earlier identical upload.
+LIST_PAGE_SIZE: Final = 1000
+#: Pages of (newest) files looked through at most: the look-up's cost is bounded.
+MAX_LIST_PAGES: Final = 3
 
 _PURPOSE: Final = "fine-tune"
 _MIME: Final = "application/jsonl"
 _HASH_RE: Final = re.compile(r"-sha256-([0-9a-f]{64})\.jsonl$")
-_LIST_PAGE: Final = 1000
 
 
 class _Report(Protocol):
@@ -80,7 +95,7 @@ class UploadableDataset(Protocol):
     @property
     def kind(self) -> str: ...
 
-    def to_jsonl_bytes(self) -> bytes: ...
+    def _upload_payload(self) -> Payload: ...
 
     def validate(
         self, model: str | None = None, *, role: Literal["training", "validation"] = ...
@@ -106,9 +121,9 @@ def _matches(file: FileObject, digest: str, size: int) -> bool:
 
 
 def _find_existing(digest: str, size: int) -> Flow[FileObject | None]:
-    """Look through the fine-tune files, newest first, for one with this hash and size."""
+    """Look through the newest fine-tune files (a bounded number) for this hash and size."""
     after: str | None = None
-    while True:
+    for _ in range(MAX_LIST_PAGES):
         page = yield _list_files(after)
         files: Sequence[FileObject] = page.data or []
         for file in files:
@@ -117,53 +132,114 @@ def _find_existing(digest: str, size: int) -> Flow[FileObject | None]:
         if not files or page.has_more is False:
             return None
         after = files[-1].id
+    logger.debug("no identical upload among the newest files looked at; uploading anew")
+    return None
 
 
 def _list_files(after: str | None) -> Request:
     return Request(
         "list fine-tune files",
         lambda c: c.files.list(
-            purpose=_PURPOSE, order="desc", limit=_LIST_PAGE, after=after or openai.omit
+            purpose=_PURPOSE, order="desc", limit=LIST_PAGE_SIZE, after=after or openai.omit
         ),
     )
 
 
-def _add_part(upload_id: str, number: int, chunk: bytes) -> Request:
-    return Request(
+def _with_body(open_body: Callable[[], IO[bytes]], send: Callable[[IO[bytes]], object]) -> object:
+    """Call ``send(body)`` with a freshly opened body, closed when the call is done.
+
+    Each attempt opens its own body (a retry re-reads from the start). With an async client
+    the call is an awaitable: the body is closed once it has been awaited.
+    """
+    body = open_body()
+    try:
+        result = send(body)
+    except BaseException:
+        body.close()
+        raise
+    if not inspect.isawaitable(result):
+        body.close()
+        return result
+
+    async def awaited() -> object:
+        try:
+            return await result
+        finally:
+            body.close()
+
+    return awaited()
+
+
+_Sender: TypeAlias = "Callable[[AnyClient, IO[bytes]], object]"
+"""Sends one request with an opened body on a client."""
+
+
+def _send(description: str, payload: Payload, start: int, length: int, send: _Sender) -> Request:
+    def call(client: AnyClient) -> object:
+        return _with_body(lambda: payload.open(start, length), lambda body: send(client, body))
+
+    return Request(description, call)
+
+
+def _create_file(name: str, payload: Payload) -> Request:
+    return _send(
+        f"upload {name}",
+        payload,
+        0,
+        payload.size,
+        lambda c, body: c.files.create(file=(name, body, _MIME), purpose=_PURPOSE),
+    )
+
+
+def _add_part(upload_id: str, number: int, payload: Payload, start: int, length: int) -> Request:
+    return _send(
         f"upload part {number} of upload {upload_id}",
-        lambda c: c.uploads.parts.create(upload_id, data=chunk),
+        payload,
+        start,
+        length,
+        lambda c, body: c.uploads.parts.create(upload_id, data=body),
     )
 
 
-def _create_file(name: str, data: bytes) -> Request:
-    return Request(
-        f"upload {name}", lambda c: c.files.create(file=(name, data, _MIME), purpose=_PURPOSE)
+def _changed(name: str) -> DatasetError:
+    return DatasetError(
+        f"the file changed while it was being uploaded as {name}; nothing was kept: upload it "
+        "again once it is no longer being written"
     )
 
 
-def _upload_in_parts(name: str, data: bytes, part_size: int) -> Flow[str]:
+def _upload_in_parts(name: str, payload: Payload, part_size: int) -> Flow[str]:
     upload = yield Request(
         f"create upload for {name}",
         lambda c: c.uploads.create(
-            bytes=len(data), filename=name, mime_type=_MIME, purpose=_PURPOSE
+            bytes=payload.size, filename=name, mime_type=_MIME, purpose=_PURPOSE
         ),
     )
     upload_id: str = upload.id
     part_ids: list[str] = []
     try:
-        for number, start in enumerate(range(0, len(data), part_size), start=1):
-            part = yield _add_part(upload_id, number, data[start : start + part_size])
+        for number, start in enumerate(range(0, payload.size, part_size), start=1):
+            length = min(part_size, payload.size - start)
+            part = yield _add_part(upload_id, number, payload, start, length)
             part_ids.append(part.id)
-        done = yield Request(
+        if not payload.unchanged():
+            raise _changed(name)
+        done = yield once(
             f"complete upload {upload_id}",
-            lambda c: c.uploads.complete(upload_id, part_ids=part_ids),
+            Request(
+                f"complete upload {upload_id}",
+                lambda c: c.uploads.complete(upload_id, part_ids=part_ids),
+            ),
+            lambda: _find_existing(payload.digest, payload.size),
         )
     except Exception:
         yield from _cancel_upload(upload_id, len(part_ids))
         raise
-    if done.file is None:
+    # After a lost reply, once() hands back the file it found instead of the upload.
+    file = done if isinstance(done, FileObject) else done.file
+    if file is None:
         raise RuntimeError(f"upload {upload_id} completed without a file")
-    file_id: str = done.file.id
+    file_id: str = file.id
     return file_id
 
 
@@ -201,27 +277,28 @@ def upload_flow(
     """
     if validate:
         ds.validate(model=model, role=role).raise_for_errors()
-    data = ds.to_jsonl_bytes()
-    if len(data) > UPLOADS_API_LIMIT:
+    payload = ds._upload_payload()
+    if payload.size > UPLOADS_API_LIMIT:
         raise DatasetError(
-            f"the dataset is {len(data):,} bytes; the service takes at most "
+            f"the dataset is {payload.size:,} bytes; the service takes at most "
             f"{UPLOADS_API_LIMIT:,} (8 GB): split it or sample it"
         )
-    # The hash of the very bytes sent (not a second read of a file that may have changed).
-    digest = hashlib.sha256(data).hexdigest()
+    digest, size = payload.digest, payload.size
     name = hashed_filename(ds, digest)
-    existing = yield from _find_existing(digest, len(data))
+    existing = yield from _find_existing(digest, size)
     if existing is not None:
         logger.info("%s is already uploaded as %s; reusing it", name, existing.id)
         return existing.id
-    if len(data) > max_direct:
-        return (yield from _upload_in_parts(name, data, part_size))
-    file = yield once(
-        f"upload {name}", _create_file(name, data), lambda: _find_existing(digest, len(data))
+    if size > max_direct:
+        return (yield from _upload_in_parts(name, payload, part_size))
+    file: FileObject = yield once(
+        f"upload {name}", _create_file(name, payload), lambda: _find_existing(digest, size)
     )
-    file_id: str = cast("Any", file).id
-    logger.info("uploaded %s as %s (%d bytes)", name, file_id, len(data))
-    return file_id
+    if not payload.unchanged():
+        yield Request(f"delete {file.id}", lambda c: c.files.delete(file.id))
+        raise _changed(name)
+    logger.info("uploaded %s as %s (%d bytes)", name, file.id, size)
+    return file.id
 
 
 def upload_dataset(
