@@ -7,6 +7,7 @@ on the same clock. So whole fine-tuning flows run in well under a second, determ
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,6 @@ from finetune_kit import (
     AsyncJob,
     AsyncTunedModel,
     Dataset,
-    FinetuneKitWarning,
     Job,
     RetryPolicy,
     TunedModel,
@@ -26,13 +26,23 @@ from finetune_kit import (
 )
 from finetune_kit.cli._demo_flow import load_demo_data
 from finetune_kit.local import FaultRule, Faults, LocalServer
+from tests.dates import today_is
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.conftest import RecordingClock
 
 MODEL = "gpt-4o-mini"
+
+
+@pytest.fixture(autouse=True)
+def _a_day_without_lifecycle_warnings() -> Iterator[None]:
+    # "Today" is pinned: with filterwarnings=error, any warning fails these flows, so they
+    # must not depend on how far the real calendar is from a retirement in the catalogue.
+    with today_is(dt.date(2026, 6, 1)):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +67,15 @@ def run_flow(
     client: openai.OpenAI, policy: RetryPolicy, data: tuple[Dataset, Dataset, list[str]]
 ) -> FlowResult:
     train, held_out, labels = data
-    with pytest.warns(FinetuneKitWarning, match="retires on"):
-        job = Job.create(
-            train,
-            model=MODEL,
-            validation=held_out,
-            suffix="e2e",
-            seed=7,
-            client=client,
-            retry=policy,
-        )
+    job = Job.create(
+        train,
+        model=MODEL,
+        validation=held_out,
+        suffix="e2e",
+        seed=7,
+        client=client,
+        retry=policy,
+    )
     tuned = job.wait(progress=False, poll_interval=1.0)
     evaluation = tuned.evaluate(held_out, labels=labels, progress=False, retry=policy)
     return FlowResult(job.id, tuned.name, evaluation.predictions, evaluation.accuracy)
@@ -144,8 +153,7 @@ def test_restart_with_data_dir_loses_nothing(
     train, held_out, labels = data
     policy = clock.policy()
     with LocalServer(clock=clock, data_dir=tmp_path) as first:
-        with pytest.warns(FinetuneKitWarning):
-            job = Job.create(train, model=MODEL, client=first.client(), retry=policy)
+        job = Job.create(train, model=MODEL, client=first.client(), retry=policy)
         file_id = job.raw.training_file
     # The job was mid-flight when the server stopped; a new server on the same folder and
     # port picks it up where the clock says.
@@ -197,8 +205,7 @@ async def test_async_flow(
     train, held_out, labels = data
     policy = clock.policy()
     async with clocked_server.async_client() as client:
-        with pytest.warns(FinetuneKitWarning):
-            job = await AsyncJob.create(train, model=MODEL, client=client, retry=policy, suffix="a")
+        job = await AsyncJob.create(train, model=MODEL, client=client, retry=policy, suffix="a")
         tuned = await job.wait(progress=False)
         assert isinstance(tuned, AsyncTunedModel)
         evaluation = await tuned.evaluate(held_out, labels=labels, progress=False)
@@ -207,3 +214,21 @@ async def test_async_flow(
             "Tell me a joke about compilers", labels=labels, model=tuned.name, client=client
         )
         assert answer.label in labels
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Job.create passes endpoint= to retirement_warning after the merge (jobs helper); "
+    "the lead removes this mark at merge",
+)
+@pytest.mark.parametrize("day", [dt.date(2027, 1, 10), dt.date(2027, 2, 1), dt.date(2028, 6, 1)])
+def test_local_backend_models_do_not_retire_with_openai(
+    clocked_server: LocalServer,
+    clock: RecordingClock,
+    data: tuple[Dataset, Dataset, list[str]],
+    day: dt.date,
+) -> None:
+    # The local backend is an "other" endpoint: OpenAI's dates are not its dates, so training
+    # there never warns, before or after OpenAI retires the base of the same name.
+    with today_is(day):
+        Job.create(data[0], model=MODEL, client=clocked_server.client(), retry=clock.policy())
