@@ -41,6 +41,7 @@ __all__ = [
     "Tier",
     "default_n_epochs",
     "facts_table",
+    "lifecycle_dates",
     "model_facts",
 ]
 
@@ -277,6 +278,17 @@ TRAINING_PRICES_PER_MTOK: Final[Mapping[str, float]] = MappingProxyType(
 def facts_table(endpoint: EndpointKind) -> FactsTable:
     """The built-in facts table of ``endpoint`` (``"openai"``, ``"azure"`` or ``"other"``)."""
     return _TABLES[check_endpoint_kind(endpoint)]
+
+
+def lifecycle_dates() -> frozenset[dt.date]:
+    """Every lifecycle date in the built-in tables (CI moves the clock past all of them)."""
+    days: set[dt.date] = set()
+    for table in _TABLES.values():
+        if table.job_creation_ends is not None:
+            days.add(table.job_creation_ends)
+        for facts in table.models.values():
+            days.update(d for d in (facts.shutdown_date, facts.training_ends) if d is not None)
+    return frozenset(days)
 
 
 def model_facts(
