@@ -211,3 +211,9 @@ def test_refused_creation_explains_the_wind_down_only_on_openai() -> None:
     assert "winding down" not in str(on_azure)
     assert "not allowed" in str(on_azure)
     assert _unavailable(status_error(400), endpoint="azure") is None
+
+
+def test_model_facts_are_hashable_values() -> None:
+    azure = model_facts("gpt-4.1", endpoint="azure")
+    assert hash(azure) == hash(model_facts("gpt-4.1-2025-04-14", endpoint="azure"))
+    assert len({azure, model_facts("gpt-4.1")}) == 2

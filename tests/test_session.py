@@ -231,3 +231,18 @@ def test_date_clock_keeps_real_waits_and_moves_the_date() -> None:
     assert utc_today(clock) == dt.date(2030, 2, 3)
     asyncio.run(clock.asleep(0))
     clock.sleep(0)
+
+
+class _UnhashableClock(ManualClock):
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_clocked_policies_are_remembered_and_unhashable_clocks_still_work() -> None:
+    from finetune_kit._core.session import policy_with_clock
+
+    clock, retry = ManualClock(), RetryPolicy(max_attempts=3)
+    assert policy_with_clock(retry, clock) is policy_with_clock(retry, clock)
+    odd = _UnhashableClock()
+    clocked = policy_with_clock(retry, odd)
+    assert clocked.sleep == odd.sleep
+    assert clocked.max_attempts == 3

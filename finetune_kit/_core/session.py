@@ -216,13 +216,32 @@ def endpoint_of(
     return endpoint_kind_of_url(str(client.base_url))
 
 
+_CLOCKED_LIMIT: Final = 64
+_clocked: dict[tuple[RetryPolicy, object], RetryPolicy] = {}
+
+
 def policy_with_clock(retry: RetryPolicy, clock: Clock) -> RetryPolicy:
-    """``retry`` with the clock's waits filled in where the policy sets none of its own."""
-    return retry.copy(
+    """``retry`` with the clock's waits filled in where the policy sets none of its own.
+
+    Remembered: every request resolves its policy, and the pair rarely changes in a process.
+    """
+    key: tuple[RetryPolicy, object] = (retry, clock)
+    try:
+        return _clocked[key]
+    except (KeyError, TypeError):  # TypeError: an unhashable clock, never remembered
+        pass
+    clocked = retry.copy(
         sleep=retry.sleep or clock.sleep,
         async_sleep=retry.async_sleep or clock.asleep,
         clock=retry.clock or elapsed_timer(clock),
     )
+    try:
+        if len(_clocked) >= _CLOCKED_LIMIT:
+            _clocked.clear()  # memory stays flat with many short-lived policies or clocks
+        _clocked[key] = clocked
+    except TypeError:
+        pass
+    return clocked
 
 
 @dataclass(frozen=True)

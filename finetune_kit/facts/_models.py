@@ -83,7 +83,7 @@ class ModelFacts:
     tiers: tuple[Tier, ...] = ()
     """Azure training tiers offered for this base (empty elsewhere)."""
     tier_prices_per_mtok: Mapping[Tier, float] = dataclasses.field(
-        default_factory=lambda: MappingProxyType({})
+        default_factory=lambda: MappingProxyType({}), hash=False
     )
     """USD per 1M training tokens per Azure tier."""
     price_per_training_hour: float | None = None
