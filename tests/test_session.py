@@ -246,3 +246,23 @@ def test_clocked_policies_are_remembered_and_unhashable_clocks_still_work() -> N
     clocked = policy_with_clock(retry, odd)
     assert clocked.sleep == odd.sleep
     assert clocked.max_attempts == 3
+
+
+def test_facts_for_a_client_a_session_or_an_endpoint_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from finetune_kit._core.session import facts_for
+
+    local = _client("http://127.0.0.1:8765/v1")
+    azure = openai.AzureOpenAI(api_key=KEY, azure_endpoint="https://r.example", api_version="v")
+    assert facts_for(local, "gpt-4o-mini").shutdown_date is None
+    assert facts_for(azure, "gpt-4o-mini").shutdown_date == dt.date(2027, 10, 14)
+    assert facts_for("openai", "gpt-4o-mini").shutdown_date == dt.date(2027, 1, 14)
+    assert facts_for(Session(client=local), "gpt-4o").endpoint == "other"
+    assert facts_for(Session(client=local, endpoint="azure"), "gpt-4o").endpoint == "azure"
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert facts_for(None, "gpt-4o").endpoint == "openai"  # the environment's client: OpenAI
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8765/v1")
+    assert facts_for(None, "gpt-4o").endpoint == "other"  # ... unless it points elsewhere
+    told = facts_for(azure, "my-deployment", base_model="gpt-4.1-mini-2025-04-14")
+    assert (told.base, told.known, told.endpoint) == ("gpt-4.1-mini", True, "azure")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 import openai
 
 from ..facts._endpoints import EndpointKind, check_endpoint_kind, endpoint_kind_of_url
+from ..facts._models import FactsTable, ModelFacts, model_facts
 from .clock import SYSTEM_CLOCK, Clock, elapsed_timer
 from .retry import DEFAULT_RETRY, RetryPolicy
 
@@ -38,6 +40,7 @@ __all__ = [
     "bind",
     "default_session",
     "endpoint_of",
+    "facts_for",
     "set_default_session",
 ]
 
@@ -216,8 +219,42 @@ def endpoint_of(
     return endpoint_kind_of_url(str(client.base_url))
 
 
+_OPENAI_URL: Final = "https://api.openai.com/v1"
 _CLOCKED_LIMIT: Final = 64
 _clocked: dict[tuple[RetryPolicy, object], RetryPolicy] = {}
+
+
+def facts_for(
+    where: openai.OpenAI | openai.AsyncOpenAI | Session | EndpointKind | None,
+    model: str,
+    *,
+    base_model: str | None = None,
+    table: FactsTable | None = None,
+) -> ModelFacts:
+    """The facts of ``model`` on the endpoint ``where`` stands for.
+
+    Args:
+        where: a client (its endpoint is told from it), a session (its ``endpoint``, else its
+            client's), an endpoint kind, or None for the default session.
+        model: any model name (see :func:`~finetune_kit.facts._models.model_facts`).
+        base_model: the base of a name that says nothing (an Azure deployment name).
+        table: the user's own facts table instead of the endpoint's built-in one.
+    """
+    kind: EndpointKind
+    if isinstance(where, (openai.OpenAI, openai.AsyncOpenAI)):
+        kind = endpoint_of(where)
+    elif isinstance(where, str):
+        kind = check_endpoint_kind(where)
+    else:
+        session = where if where is not None else default_session()
+        client = session.client or session.async_client
+        if session.endpoint is not None:
+            kind = session.endpoint
+        elif client is not None:
+            kind = endpoint_of(client)
+        else:  # the client the environment would build, without building it (no key needed)
+            kind = endpoint_kind_of_url(os.environ.get("OPENAI_BASE_URL") or _OPENAI_URL)
+    return model_facts(model, endpoint=kind, table=table, base_model=base_model)
 
 
 def policy_with_clock(retry: RetryPolicy, clock: Clock) -> RetryPolicy:
