@@ -5,7 +5,9 @@ Everything public is re-exported here; the modules behind it are private.
 
 # No `from __future__ import annotations` here: it would leak an `annotations` attribute into
 # the public namespace, and this module only re-exports.
+from ._core.clock import Clock
 from ._core.retry import RetryPolicy
+from ._core.session import Session, default_session, set_default_session
 from ._exceptions import (
     ClassificationError,
     DatasetError,
@@ -32,6 +34,7 @@ from .datasets._dataset import Dataset
 from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
 from .display._compare import Comparison
 from .evaluate import Evaluation, LabelMetrics, compare
+from .facts._models import FactsTable, ModelFacts, facts_table, model_facts
 from .facts._tokens import FinetuneKitWarning
 from .jobs._job import (
     AsyncJob,
@@ -50,6 +53,7 @@ __all__ = [
     "Checkpoint",
     "Classification",
     "ClassificationError",
+    "Clock",
     "Comparison",
     "CostEstimate",
     "Dataset",
@@ -59,6 +63,7 @@ __all__ = [
     "Distribution",
     "Evaluation",
     "Event",
+    "FactsTable",
     "FineTuningUnavailableError",
     "FinetuneKitError",
     "FinetuneKitWarning",
@@ -71,8 +76,10 @@ __all__ = [
     "LabelMetrics",
     "MetricsRow",
     "MetricsSummary",
+    "ModelFacts",
     "Problem",
     "RetryPolicy",
+    "Session",
     "TokenUsage",
     "TokenizerError",
     "TunedModel",
@@ -85,4 +92,8 @@ __all__ = [
     "classify_batch",
     "classify_many",
     "compare",
+    "default_session",
+    "facts_table",
+    "model_facts",
+    "set_default_session",
 ]

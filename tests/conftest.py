@@ -108,3 +108,14 @@ def local_server() -> Iterator[LocalServer]:
     """A running local backend (in memory, 100x speed, real clock)."""
     with LocalServer(speed=100.0) as server:
         yield server
+
+
+@pytest.fixture
+def openai_endpoint() -> Iterator[None]:
+    """Calls made in the test count as made on OpenAI (its lifecycle dates and wind-down),
+    whatever URL the mocked client has: tests about OpenAI's own behaviour ask for it."""
+    from finetune_kit import default_session, set_default_session
+
+    previous = set_default_session(default_session().with_options(endpoint="openai"))
+    yield
+    set_default_session(previous)

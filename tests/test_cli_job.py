@@ -150,6 +150,7 @@ def test_train_with_a_missing_file_exits_2(
     assert not api.calls
 
 
+@pytest.mark.usefixtures("openai_endpoint")
 def test_train_refused_by_the_service(
     jobs: FakeJobs, files: FakeFiles, train_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

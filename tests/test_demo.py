@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
 import pytest
 
-from finetune_kit import FinetuneKitWarning
 from finetune_kit.cli._main import main
 from finetune_kit.local import LocalServer
+from tests.dates import today_is
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from finetune_kit import RetryPolicy
     from tests.conftest import RecordingClock
 
@@ -26,9 +29,15 @@ def clocked_backend(monkeypatch: pytest.MonkeyPatch, clock: RecordingClock) -> N
     monkeypatch.setattr("finetune_kit.cli._demo._local_backend", backend)
 
 
+@pytest.fixture(autouse=True)
+def _a_pinned_day() -> Iterator[None]:
+    # The demo must not depend on the real calendar (filterwarnings=error fails any warning).
+    with today_is(dt.date(2026, 6, 1)):
+        yield
+
+
 def test_demo_json_summary_shows_tuned_beating_base(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.warns(FinetuneKitWarning, match="retires on"):
-        code = main(["demo", "--json"])
+    code = main(["demo", "--json"])
     out, _ = capsys.readouterr()
     assert code == 0
     summary = json.loads(out)  # stdout holds the JSON object and nothing else
@@ -44,8 +53,7 @@ def test_demo_json_summary_shows_tuned_beating_base(capsys: pytest.CaptureFixtur
 
 
 def test_demo_human_output_walks_through_each_step(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.warns(FinetuneKitWarning):
-        code = main(["demo", "--no-progress"])
+    code = main(["demo", "--no-progress"])
     out, _ = capsys.readouterr()
     assert code == 0
     for step in ("dataset", "validate  ok", "estimate", "split", "fine-tune job", "evaluate"):

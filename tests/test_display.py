@@ -343,10 +343,9 @@ def test_job_repr_html_fetches_what_it_shows(
     client = clocked_server.client()
     data = Dataset.from_labels([f"text number {i}" for i in range(20)], ["a", "b"] * 10)
     train, held_out = data.split(test_size=0.25, seed=0)
-    with pytest.warns(UserWarning, match="retires on"):
-        job = Job.create(
-            train, model="gpt-4o-mini", validation=held_out, client=client, retry=clock.policy()
-        )
+    job = Job.create(
+        train, model="gpt-4o-mini", validation=held_out, client=client, retry=clock.policy()
+    )
     job.wait(progress=False, poll_interval=1.0)
 
     text = text_of(job._repr_html_())

@@ -21,6 +21,7 @@ PUBLIC = [
     "Checkpoint",
     "Classification",
     "ClassificationError",
+    "Clock",
     "Comparison",
     "CostEstimate",
     "Dataset",
@@ -30,6 +31,7 @@ PUBLIC = [
     "Distribution",
     "Evaluation",
     "Event",
+    "FactsTable",
     "FineTuningUnavailableError",
     "FinetuneKitError",
     "FinetuneKitWarning",
@@ -42,8 +44,10 @@ PUBLIC = [
     "LabelMetrics",
     "MetricsRow",
     "MetricsSummary",
+    "ModelFacts",
     "Problem",
     "RetryPolicy",
+    "Session",
     "TokenUsage",
     "TokenizerError",
     "TunedModel",
@@ -56,6 +60,10 @@ PUBLIC = [
     "classify_batch",
     "classify_many",
     "compare",
+    "default_session",
+    "facts_table",
+    "model_facts",
+    "set_default_session",
 ]
 
 LOCAL_PUBLIC = ["FaultKind", "FaultRule", "Faults", "LocalServer", "ManualClock"]
@@ -91,7 +99,7 @@ def test_import_is_cheap_and_side_effect_free() -> None:
     # Importing must not load encodings, build clients, fill caches or print anything, even
     # with no OPENAI_* environment (a client built at import would fail without a key).
     code = (
-        "import finetune_kit, finetune_kit.facts._tokens as t, finetune_kit._core.client as c, "
+        "import finetune_kit, finetune_kit.facts._tokens as t, finetune_kit._core.session as c, "
         "finetune_kit.classification._classify as k\n"
         "print(len(t._cache), c._default_client is None, c._default_async_client is None, "
         "k.plan_keys.cache_info().currsize)"

@@ -210,6 +210,7 @@ def test_insufficient_quota_fails_fast(
     assert "insufficient_quota" in caplog.text
 
 
+@pytest.mark.usefixtures("openai_endpoint")
 def test_permission_denied_explains_the_wind_down(
     fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy
 ) -> None:
@@ -337,6 +338,7 @@ def test_argument_mistakes_are_refused_before_any_request(
     assert not api.calls
 
 
+@pytest.mark.usefixtures("openai_endpoint")
 def test_warns_when_the_base_model_retires_soon(
     fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -346,6 +348,7 @@ def test_warns_when_the_base_model_retires_soon(
     assert len(fake.jobs) == 1
 
 
+@pytest.mark.usefixtures("openai_endpoint")
 def test_warns_when_the_base_model_is_already_retired(
     fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -310,6 +310,7 @@ def test_default_clients_come_from_the_environment_on_first_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from finetune_kit._core import client as _client
+    from finetune_kit._core import session as _session
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key")
     monkeypatch.setenv("OPENAI_BASE_URL", "https://env.test/v1")
@@ -321,7 +322,7 @@ def test_default_clients_come_from_the_environment_on_first_use(
         assert str(aio.base_url) == "https://env.test/v1/"
         assert sync.max_retries == aio.max_retries == 0
         assert sync.api_key == again.api_key == "sk-env-key"
-        assert _client._default_client is not None  # one per process, reused
+        assert _session._default_client is not None  # one per process, reused
     finally:
         _client._reset_defaults()
 
@@ -341,19 +342,20 @@ def test_azure_and_custom_base_urls_keep_their_class_and_endpoint() -> None:
 
 def test_default_async_client_is_one_per_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     from finetune_kit._core import client as _client
+    from finetune_kit._core import session as _session
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key")
     _client._reset_defaults()
 
     async def defaults() -> tuple[openai.AsyncOpenAI, openai.AsyncOpenAI]:
-        return _client._default_async(), _client._default_async()
+        return _session._env_async_client(), _session._env_async_client()
 
     try:
         first, same = asyncio.run(defaults())
         second, _ = asyncio.run(defaults())
         assert first is same
         assert second is not first  # a new loop gets its own connection pool
-        assert _client._default_async() is _client._default_async()  # outside any loop
+        assert _session._env_async_client() is _session._env_async_client()  # outside a loop
     finally:
         _client._reset_defaults()
 
@@ -396,3 +398,87 @@ def test_first_attempt_fast_path_keeps_budget_waits_and_log_numbering(
         "op failed (connection error); retry 2 of 2 in 1.00s",
     ]
     assert messages[-1].startswith("op failed after 3 attempts")
+
+
+# --- the policy's arguments are checked when it is built, not at the first retry ----------
+
+
+async def _no_wait(seconds: float) -> None:
+    del seconds
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "names"),
+    [
+        ({"max_attempts": 2.5}, TypeError, "max_attempts"),
+        ({"max_attempts": True}, TypeError, "max_attempts"),
+        ({"max_attempts": "3"}, TypeError, "max_attempts"),
+        ({"max_attempts": 0}, ValueError, "max_attempts"),
+        ({"initial_wait": float("nan")}, ValueError, "initial_wait"),
+        ({"initial_wait": float("inf")}, ValueError, "initial_wait"),
+        ({"initial_wait": -1}, ValueError, "initial_wait"),
+        ({"initial_wait": "1"}, TypeError, "initial_wait"),
+        ({"initial_wait": False}, TypeError, "initial_wait"),
+        ({"max_wait": float("nan")}, ValueError, "max_wait"),
+        ({"max_wait": float("inf")}, ValueError, "max_wait"),
+        ({"max_wait": -0.5}, ValueError, "max_wait"),
+        ({"max_wait": None}, TypeError, "max_wait"),
+        ({"total_timeout": float("nan")}, ValueError, "total_timeout"),
+        ({"total_timeout": float("inf")}, ValueError, "total_timeout"),
+        ({"total_timeout": 0}, ValueError, "total_timeout"),
+        ({"total_timeout": -5.0}, ValueError, "total_timeout"),
+        ({"total_timeout": True}, TypeError, "total_timeout"),
+        ({"jitter": float("nan")}, ValueError, "jitter"),
+        ({"jitter": 1.5}, ValueError, "jitter"),
+        ({"jitter": -0.1}, ValueError, "jitter"),
+        ({"jitter": "0.1"}, TypeError, "jitter"),
+        ({"sleep": "nope"}, TypeError, "sleep"),
+        ({"async_sleep": 1.0}, TypeError, "async_sleep"),
+        ({"clock": 0}, TypeError, "clock"),
+    ],
+)
+def test_policy_rejects_bad_arguments_when_built(
+    fields: dict[str, object], error: type[Exception], names: str
+) -> None:
+    with pytest.raises(error, match=rf"^{names}\b"):
+        RetryPolicy(**fields)  # type: ignore[arg-type]
+    # copy() checks the same way: a bad value never waits for a failure to surface.
+    with pytest.raises(error, match=rf"^{names}\b"):
+        RetryPolicy().copy(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"max_attempts": 1},
+        {"initial_wait": 0, "max_wait": 0},
+        {"initial_wait": 2, "max_wait": 60},  # ints are seconds too
+        {"total_timeout": None},
+        {"jitter": 0.0},
+        {"jitter": 1},
+        {"sleep": lambda _: None, "async_sleep": _no_wait, "clock": lambda: 0.0},
+    ],
+)
+def test_policy_accepts_good_arguments(fields: dict[str, object]) -> None:
+    policy = RetryPolicy(**fields)  # type: ignore[arg-type]
+    for name, value in fields.items():
+        assert getattr(policy, name) == value
+
+
+def test_retry_after_dates_are_read_on_the_injected_clock() -> None:
+    # A Retry-After HTTP date is measured against the clock's wall time, not the machine's.
+    from finetune_kit.local import ManualClock
+
+    clock = ManualClock(start=NOW)
+    sleeps = Sleeps()
+    when = email.utils.formatdate(NOW + 7, usegmt=True)
+    failures = [status_error(503, headers={"retry-after": when})]
+
+    def flaky() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    result = call_with_retry(_policy(sleeps), flaky, description="op", clock=clock)
+    assert result == "ok"
+    assert sleeps.waits == [7.0]

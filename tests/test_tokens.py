@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from typing import Any
 
@@ -12,12 +13,16 @@ from hypothesis import strategies as st
 
 from finetune_kit import Dataset, FinetuneKitWarning
 from finetune_kit.facts._tokens import (
+    ESTIMATE_FACTOR,
     IMAGE_TOKENS_HIGH,
     IMAGE_TOKENS_LOW,
     TokenCounter,
+    base_model_name,
+    counter_for_model,
     encoding_name_for_model,
     get_encoding,
     num_tokens_from_messages,
+    token_estimate_factor,
 )
 
 # A fixed corpus with hand-checked counts. Both encodings split these strings the same way:
@@ -152,6 +157,11 @@ def test_special_token_text_counts_as_ordinary_text() -> None:
         ("gpt-3.5-turbo-0125", "cl100k_base"),
         ("davinci-002", "cl100k_base"),
         ("gpt-4", "cl100k_base"),
+        ("gpt-4.1-2025-04-14.ft-0123456789abcdef", "o200k_base"),  # an Azure fine-tuned id
+        ("gpt-35-turbo-0125", "cl100k_base"),  # Azure's spelling
+        ("gpt-35-turbo-0125.ft-abc", "cl100k_base"),
+        ("gpt-oss-20b", "o200k_harmony"),
+        ("ft:gpt-oss-20b:org::abc", "o200k_harmony"),
     ],
 )
 def test_model_encodings(model: str, encoding: str) -> None:
@@ -173,3 +183,59 @@ def test_cache_does_not_change_counts() -> None:
     assert [counter.count(t) for t in texts] == [
         len(get_encoding("o200k_base").encode_ordinary(t)) for t in texts
     ]
+
+
+@pytest.mark.parametrize(
+    ("model", "base"),
+    [
+        ("gpt-4.1-2025-04-14.ft-0123456789abcdef", "gpt-4.1"),
+        ("gpt-4o-mini-2024-07-18.ft-abc_DEF-1", "gpt-4o-mini"),
+        ("gpt-35-turbo-0125", "gpt-3.5-turbo"),
+        ("ft:gpt-4.1-mini-2025-04-14:org:suffix:abc123:ckpt-step-10", "gpt-4.1-mini"),
+        ("my-deployment", "my-deployment"),
+    ],
+)
+def test_base_model_names_cover_azure_spellings(model: str, base: str) -> None:
+    assert base_model_name(model) == base
+
+
+def test_o200k_harmony_is_o200k_base_plus_the_harmony_tokens() -> None:
+    harmony, base = get_encoding("o200k_harmony"), get_encoding("o200k_base")
+    text = "Hello, world! 我爱你 <|start|> plain"
+    assert harmony.encode_ordinary(text) == base.encode_ordinary(text)
+    assert harmony.encode("<|start|>assistant<|message|>hi<|end|>", allowed_special="all")[::2] == [
+        200006,
+        200008,
+        200007,
+    ]
+    assert harmony.encode("<|call|>", allowed_special="all") == [200012]
+    assert harmony.n_vocab == 201_088
+    assert harmony.name == "o200k_harmony"
+
+
+@pytest.mark.parametrize(
+    "model", ["Llama-3.3-70B-Instruct", "qwen-32b", "Ministral-3B", "ft:llama-3.3-70b:org::x"]
+)
+def test_models_without_a_shipped_tokenizer_are_estimated_with_a_warning(model: str) -> None:
+    assert token_estimate_factor(model) == ESTIMATE_FACTOR
+    messages = [{"role": "user", "content": "Translate to French: cat " * 20}]
+    exact = num_tokens_from_messages(messages, model="gpt-4o")
+    with pytest.warns(FinetuneKitWarning, match=r"estimated as o200k_base tokens x 1\.2"):
+        estimated = num_tokens_from_messages(messages, model=model)
+    # Each string's count (role and content) is scaled and rounded up; the overheads are not.
+    encode = get_encoding("o200k_base").encode_ordinary
+    sizes = [len(encode(value)) for value in messages[0].values()]
+    assert estimated - exact == sum(math.ceil(n * ESTIMATE_FACTOR) - n for n in sizes)
+    assert estimated > exact
+
+
+def test_exactly_counted_models_are_not_estimated() -> None:
+    for model in ("gpt-4o", "gpt-oss-20b", "gpt-3.5-turbo"):
+        assert token_estimate_factor(model) is None
+        assert counter_for_model(model).factor == 1.0
+
+
+@pytest.mark.parametrize("factor", [0.0, -1.0, float("nan"), float("inf")])
+def test_counter_rejects_a_meaningless_factor(factor: float) -> None:
+    with pytest.raises(ValueError, match="factor"):
+        TokenCounter(get_encoding("o200k_base"), factor=factor)

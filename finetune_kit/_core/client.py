@@ -1,10 +1,11 @@
 """The client every request goes through: the caller's, or one default per process.
 
 finetune_kit never speaks HTTP itself. Each public call takes ``client=``; when it is omitted,
-one client is built from the standard ``OPENAI_*`` environment on first use (never at import,
-so importing the package needs no key; the async default is one per event loop). Either way
+the default :class:`~finetune_kit.Session`'s client is used, and when that has none, one client
+is built from the standard ``OPENAI_*`` environment on first use (never at import, so importing
+the package needs no key; the async default is one per event loop); see ``session.py``. Either way
 the client used is ``client.with_options(max_retries=0)``: the SDK's own retries are off
-because the retry layer in ``_retry.py`` decides, and stacked retries would multiply attempts.
+because the retry layer in ``retry.py`` decides, and stacked retries would multiply attempts.
 ``with_options`` keeps the client's class, so ``AzureOpenAI`` and any ``base_url`` work unchanged.
 
 Flows: the job and upload logic is written once, as generators that *describe* their requests
@@ -16,22 +17,21 @@ without performing them. :func:`run_flow` performs them on a sync client and
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-import threading
-import time
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-import openai
-
+from .clock import SYSTEM_CLOCK
 from .retry import DEFAULT_RETRY, acall_with_retry, call_with_retry, is_ambiguous
+from .session import _reset_env_clients, abind, bind, default_session, policy_with_clock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
+    import openai
+
+    from .clock import Clock
     from .retry import RetryPolicy
 
 __all__ = [
@@ -55,62 +55,26 @@ logger = logging.getLogger("finetune_kit")
 AnyClient: TypeAlias = "openai.OpenAI | openai.AsyncOpenAI"
 """Either client: a :class:`Request` calls the same resource method on both."""
 
-_lock = threading.Lock()
-_default_client: openai.OpenAI | None = None
-_default_async_client: openai.AsyncOpenAI | None = None
-_default_async_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _default() -> openai.OpenAI:
-    global _default_client
-    with _lock:
-        if _default_client is None:
-            _default_client = openai.OpenAI()
-        return _default_client
-
-
-def _default_async() -> openai.AsyncOpenAI:
-    global _default_async_client
-    try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    with _lock:
-        if loop is None:
-            if _default_async_client is None:
-                _default_async_client = openai.AsyncOpenAI()
-            return _default_async_client
-        # One per event loop: pooled connections belong to the loop that opened them, and a
-        # notebook or script that calls asyncio.run() twice gets a new loop each time.
-        client = _default_async_by_loop.get(loop)
-        if client is None:
-            client = _default_async_by_loop[loop] = openai.AsyncOpenAI()
-        return client
-
 
 def resolve_client(client: openai.OpenAI | None) -> openai.OpenAI:
-    """The client to send requests with: ``client`` (or the default), SDK retries off.
+    """The client to send requests with: ``client`` (or the default session's), SDK retries off.
+
+    A shorthand for ``bind(client=client).client`` (see :func:`~._core.session.bind`).
 
     Raises:
-        openai.OpenAIError: when ``client`` is None and the environment holds no API key.
+        openai.OpenAIError: when no client is given or bound and the environment holds no key.
     """
-    return (client if client is not None else _default()).with_options(max_retries=0)
+    return bind(client=client).client
 
 
 def resolve_async_client(client: openai.AsyncOpenAI | None) -> openai.AsyncOpenAI:
     """The async sibling of :func:`resolve_client`."""
-    return (client if client is not None else _default_async()).with_options(max_retries=0)
+    return abind(client=client).client
 
 
 def _reset_defaults() -> None:
     """Forget the default clients (tests; or after changing ``OPENAI_*`` at runtime)."""
-    global _default_client, _default_async_client
-    with _lock:
-        _default_client = None
-        _default_async_client = None
-        _default_async_by_loop.clear()
+    _reset_env_clients()
 
 
 @dataclass(frozen=True)
@@ -180,15 +144,28 @@ Flow: TypeAlias = "Generator[Effect, Any, T]"
 """A generator yielding effects, receiving their results, returning a ``T``."""
 
 
+def _timed(policy: RetryPolicy | None, clock: Clock | None) -> tuple[RetryPolicy, Clock]:
+    # Waits happen on the policy's own sleeps when it has them, else on the clock: the given
+    # one, else the default session's.
+    the_clock = clock or default_session().clock or SYSTEM_CLOCK
+    return policy_with_clock(policy or DEFAULT_RETRY, the_clock), the_clock
+
+
 def run_flow(
-    flow: Flow[T], client: openai.OpenAI, policy: RetryPolicy | None, *, retried: bool = True
+    flow: Flow[T],
+    client: openai.OpenAI,
+    policy: RetryPolicy | None,
+    *,
+    retried: bool = True,
+    clock: Clock | None = None,
 ) -> T:
     """Perform ``flow``'s effects on a sync client; the flow's return value is returned.
 
     A failed effect is thrown into the flow (which may handle it); ``retried=False`` makes each
-    request exactly once (used inside an :class:`Attempt`).
+    request exactly once (used inside an :class:`Attempt`). Waits and time go through
+    ``clock`` (default: the default session's), unless ``policy`` sets its own sleeps.
     """
-    policy = policy or DEFAULT_RETRY
+    policy, clock = _timed(policy, clock)
     reply: object = None
     error: BaseException | None = None
     while True:
@@ -199,33 +176,41 @@ def run_flow(
             return result
         reply, error = None, None
         try:
-            reply = _perform(effect, client, policy, retried=retried)
+            reply = _perform(effect, client, policy, clock, retried=retried)
         except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
             error = exc
 
 
 def _perform(
-    effect: Effect, client: openai.OpenAI, policy: RetryPolicy, *, retried: bool
+    effect: Effect, client: openai.OpenAI, policy: RetryPolicy, clock: Clock, *, retried: bool
 ) -> object:
     if isinstance(effect, Sleep):
-        (policy.sleep or time.sleep)(effect.seconds)
+        (policy.sleep or clock.sleep)(effect.seconds)
         return None
     if isinstance(effect, Attempt):
         return call_with_retry(
             policy,
-            lambda: run_flow(effect.flow(), client, policy, retried=False),
+            lambda: run_flow(effect.flow(), client, policy, retried=False, clock=clock),
             description=effect.description,
+            clock=clock,
         )
     if not retried:
         return effect.call(client)
-    return call_with_retry(policy, lambda: effect.call(client), description=effect.description)
+    return call_with_retry(
+        policy, lambda: effect.call(client), description=effect.description, clock=clock
+    )
 
 
 async def arun_flow(
-    flow: Flow[T], client: openai.AsyncOpenAI, policy: RetryPolicy | None, *, retried: bool = True
+    flow: Flow[T],
+    client: openai.AsyncOpenAI,
+    policy: RetryPolicy | None,
+    *,
+    retried: bool = True,
+    clock: Clock | None = None,
 ) -> T:
     """The async sibling of :func:`run_flow`."""
-    policy = policy or DEFAULT_RETRY
+    policy, clock = _timed(policy, clock)
     reply: object = None
     error: BaseException | None = None
     while True:
@@ -236,27 +221,31 @@ async def arun_flow(
             return result
         reply, error = None, None
         try:
-            reply = await _aperform(effect, client, policy, retried=retried)
+            reply = await _aperform(effect, client, policy, clock, retried=retried)
         except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
             error = exc
 
 
 async def _aperform(
-    effect: Effect, client: openai.AsyncOpenAI, policy: RetryPolicy, *, retried: bool
+    effect: Effect, client: openai.AsyncOpenAI, policy: RetryPolicy, clock: Clock, *, retried: bool
 ) -> object:
     if isinstance(effect, Sleep):
-        await (policy.async_sleep or asyncio.sleep)(effect.seconds)
+        await (policy.async_sleep or clock.asleep)(effect.seconds)
         return None
     if isinstance(effect, Attempt):
         return await acall_with_retry(
             policy,
-            lambda: arun_flow(effect.flow(), client, policy, retried=False),
+            lambda: arun_flow(effect.flow(), client, policy, retried=False, clock=clock),
             description=effect.description,
+            clock=clock,
         )
     if not retried:
         return await _resolved(effect.call(client))
     return await acall_with_retry(
-        policy, lambda: _resolved(effect.call(client)), description=effect.description
+        policy,
+        lambda: _resolved(effect.call(client)),
+        description=effect.description,
+        clock=clock,
     )
 
 

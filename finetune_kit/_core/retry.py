@@ -39,6 +39,8 @@ import tenacity
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    from .clock import Clock
+
 __all__ = [
     "DEFAULT_RETRY",
     "FAIL_FAST_CODES",
@@ -81,9 +83,11 @@ class RetryPolicy:
         total_timeout: cap on the whole call, waits included, in seconds (None = no cap).
         jitter: fraction (0..1) by which a backoff wait is randomly shortened, so that many
             clients do not retry in lock step. Service-requested waits are never jittered.
-        sleep: replaces ``time.sleep`` (tests inject a recorder so nothing really waits).
-        async_sleep: replaces ``asyncio.sleep`` for the async calls.
-        clock: replaces ``time.monotonic`` for measuring ``total_timeout``.
+        sleep: replaces the session clock's ``sleep`` for this policy (kept for compatibility:
+            prefer ``Session(clock=...)``, the one place for time).
+        async_sleep: replaces the session clock's ``asleep`` for the async calls.
+        clock: replaces the session clock (``time.monotonic`` for the system clock) for
+            measuring ``total_timeout``.
     """
 
     max_attempts: int = 6
@@ -96,14 +100,25 @@ class RetryPolicy:
     clock: Callable[[], float] | None = None
 
     def __post_init__(self) -> None:
+        # Checked here, not at the first retry: a bad value would otherwise surface only when
+        # a request fails, hiding the real error behind a TypeError from deep in the loop.
+        if type(self.max_attempts) is not int:  # not a bool, not 2.5 (which acted as 3)
+            raise TypeError(f"max_attempts must be an int, not {self.max_attempts!r}")
         if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.initial_wait < 0 or self.max_wait < 0:
-            raise ValueError("waits cannot be negative")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter is a fraction between 0 and 1")
-        if self.total_timeout is not None and self.total_timeout <= 0:
-            raise ValueError("total_timeout must be positive (or None for no cap)")
+            raise ValueError(f"max_attempts must be at least 1, not {self.max_attempts}")
+        for name in ("initial_wait", "max_wait"):
+            if _number(name, getattr(self, name)) < 0:
+                raise ValueError(f"{name} cannot be negative ({getattr(self, name)!r})")
+        if not 0 <= _number("jitter", self.jitter) <= 1:
+            raise ValueError(f"jitter is a fraction between 0 and 1, not {self.jitter!r}")
+        if self.total_timeout is not None and _number("total_timeout", self.total_timeout) <= 0:
+            raise ValueError(
+                f"total_timeout must be positive (or None for no cap), not {self.total_timeout!r}"
+            )
+        for name in ("sleep", "async_sleep", "clock"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise TypeError(f"{name} must be callable (or None), not {value!r}")
 
     @classmethod
     def none(cls) -> RetryPolicy:
@@ -138,6 +153,15 @@ class RetryPolicy:
             if value is not _UNSET
         }
         return dataclasses.replace(self, **changes)
+
+
+def _number(name: str, value: object) -> float:
+    """``value`` as a finite real number, or a TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, not {value!r}")
+    return float(value)
 
 
 #: The policy used when a call gets ``retry=None``.
@@ -276,9 +300,10 @@ def decide(
 class _Attempts:
     """Per-call bookkeeping that adapts :func:`decide` to tenacity's callbacks."""
 
-    def __init__(self, policy: RetryPolicy, description: str) -> None:
+    def __init__(self, policy: RetryPolicy, description: str, wall: Clock | None) -> None:
         self.policy = policy
         self.description = description
+        self.wall: Callable[[], float] = wall or time.time
         self.clock = policy.clock or time.monotonic
         self.started = self.clock()
         self.decision = Decision(False, 0.0, "")
@@ -299,7 +324,7 @@ class _Attempts:
             exc,
             attempt=attempt,
             elapsed=self.clock() - self.started,
-            now=time.time(),
+            now=self.wall(),
             rand=random.random(),
         )
         if not self.decision.retry:
@@ -359,18 +384,25 @@ def _request_id_suffix(exc: BaseException | None) -> str:
     return ""
 
 
-def call_with_retry(policy: RetryPolicy | None, fn: Callable[[], T], *, description: str) -> T:
+def call_with_retry(
+    policy: RetryPolicy | None,
+    fn: Callable[[], T],
+    *,
+    description: str,
+    clock: Clock | None = None,
+) -> T:
     """Call ``fn`` under ``policy`` (None = :data:`DEFAULT_RETRY`) and return its result.
 
     Args:
         policy: how to retry.
         fn: the request, taking no arguments.
         description: names the operation in log messages (e.g. ``"create fine-tuning job"``).
+        clock: the wall clock ``Retry-After`` dates are measured against (default: system).
 
     Raises:
         Exception: whatever ``fn`` raised last, unchanged, once retrying stops.
     """
-    attempts = _Attempts(policy or DEFAULT_RETRY, description)
+    attempts = _Attempts(policy or DEFAULT_RETRY, description, clock)
     sleep = attempts.policy.sleep or time.sleep
     # Fast path: most calls succeed the first time, and building tenacity's machinery costs
     # more CPU than the rest of a cheap call; tenacity takes over from the second attempt.
@@ -391,10 +423,14 @@ def call_with_retry(policy: RetryPolicy | None, fn: Callable[[], T], *, descript
 
 
 async def acall_with_retry(
-    policy: RetryPolicy | None, fn: Callable[[], Awaitable[T]], *, description: str
+    policy: RetryPolicy | None,
+    fn: Callable[[], Awaitable[T]],
+    *,
+    description: str,
+    clock: Clock | None = None,
 ) -> T:
     """The async sibling of :func:`call_with_retry` (``fn`` returns an awaitable)."""
-    attempts = _Attempts(policy or DEFAULT_RETRY, description)
+    attempts = _Attempts(policy or DEFAULT_RETRY, description, clock)
     sleep = attempts.policy.async_sleep or asyncio.sleep
     try:  # the fast path, as in call_with_retry
         return await fn()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -29,11 +30,12 @@ from typing import TYPE_CHECKING, Final, Literal
 from .._exceptions import TokenizerError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence, Sized
 
     import tiktoken
 
 __all__ = [
+    "ESTIMATE_FACTOR",
     "IMAGE_TOKENS_HIGH",
     "IMAGE_TOKENS_LOW",
     "REPLY_PRIMING",
@@ -45,13 +47,15 @@ __all__ = [
     "FinetuneKitWarning",
     "TokenCounter",
     "base_model_name",
+    "counter_for_model",
     "encoding_for_model",
     "encoding_name_for_model",
     "get_encoding",
     "num_tokens_from_messages",
+    "token_estimate_factor",
 ]
 
-EncodingName = Literal["o200k_base", "cl100k_base"]
+EncodingName = Literal["o200k_base", "cl100k_base", "o200k_harmony"]
 
 
 class FinetuneKitWarning(UserWarning):
@@ -98,6 +102,27 @@ _SPECIAL: Final[dict[str, dict[str, int]]] = {
     },
     "o200k_base": {_ENDOFTEXT: 199999, _ENDOFPROMPT: 200018},
 }
+# o200k_harmony (gpt-oss) is o200k_base's ranks and pattern plus the harmony chat format's
+# special tokens (tiktoken_ext/openai_public.py: o200k_harmony), so it is built offline from
+# the shipped o200k_base file.
+_HARMONY_SPECIAL: Final[dict[str, int]] = {
+    **_SPECIAL["o200k_base"],
+    "<|startoftext|>": 199998,
+    "<|return|>": 200002,
+    "<|constrain|>": 200003,
+    "<|channel|>": 200005,
+    "<|start|>": 200006,
+    "<|end|>": 200007,
+    "<|message|>": 200008,
+    "<|call|>": 200012,
+} | {
+    f"<|reserved_{i}|>": i
+    for i in (200000, 200001, 200004, 200009, 200010, 200011, *range(200013, 201088))
+}
+# Encodings derived from a shipped one: name -> (ranks and pattern from, special tokens).
+_DERIVED: Final[dict[str, tuple[str, dict[str, int]]]] = {
+    "o200k_harmony": ("o200k_base", _HARMONY_SPECIAL)
+}
 
 # Model name prefixes -> encoding. Longest prefix wins, so "gpt-4o" beats "gpt-4".
 _PREFIXES: Final[dict[str, EncodingName]] = {
@@ -106,7 +131,7 @@ _PREFIXES: Final[dict[str, EncodingName]] = {
     "gpt-4.1": "o200k_base",
     "gpt-4.5": "o200k_base",
     "gpt-5": "o200k_base",
-    "gpt-oss": "o200k_base",
+    "gpt-oss": "o200k_harmony",
     "o1": "o200k_base",
     "o3": "o200k_base",
     "o4": "o200k_base",
@@ -120,8 +145,19 @@ _PREFIXES: Final[dict[str, EncodingName]] = {
 }
 _SORTED_PREFIXES: Final = sorted(_PREFIXES, key=len, reverse=True)
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+# Azure names a fine-tuned model "<base>-<date>.ft-<id>" (e.g. gpt-4.1-2025-04-14.ft-abc123).
+_AZURE_FT_SUFFIX = re.compile(r"\.ft-[0-9a-z_-]*$")
+# Azure spells gpt-3.5 without the dot; the catalogue knows it by OpenAI's name.
+_ALIASES: Final = {"gpt-35-turbo": "gpt-3.5-turbo"}
 
-_lock = threading.Lock()
+#: Models whose tokenizer cannot ship with us (licence, size): counted as o200k_base tokens
+#: times this factor, with a warning. Their vocabularies (Llama 3: 128k, Qwen 2.5: 152k,
+#: Ministral's Tekken: 131k) split English text within about 20% of o200k_base's count; the
+#: factor errs upwards so that cost estimates stay upper bounds.
+ESTIMATE_FACTOR: Final = 1.2
+_ESTIMATED_PREFIXES: Final = ("llama", "meta-llama", "qwen", "ministral", "mistral")
+
+_lock = threading.RLock()  # re-entrant: a derived encoding loads its source inside
 _cache: dict[str, tiktoken.Encoding] = {}
 _warned: set[str] = set()
 
@@ -135,7 +171,18 @@ def base_model_name(model: str) -> str:
     name = model.strip().lower()
     if name.startswith("ft:"):
         name = name[3:].split(":", 1)[0]
-    return _DATE_SUFFIX.sub("", name)
+    name = _DATE_SUFFIX.sub("", _AZURE_FT_SUFFIX.sub("", name))
+    return _ALIASES.get(name, name)
+
+
+def token_estimate_factor(model: str) -> float | None:
+    """The factor by which ``model``'s tokens are estimated from o200k_base, or None if exact.
+
+    Models whose tokenizer does not ship with us (Llama, Qwen, Ministral) are counted as
+    o200k_base tokens times :data:`ESTIMATE_FACTOR` (stated error: about 20%, erring high).
+    """
+    base = base_model_name(model)
+    return ESTIMATE_FACTOR if base.startswith(_ESTIMATED_PREFIXES) else None
 
 
 def _lookup(model: str) -> EncodingName | None:
@@ -150,20 +197,28 @@ def encoding_name_for_model(model: str, *, warn: bool = True) -> EncodingName:
     """The encoding ``model`` uses; unknown names (e.g. Azure deployments) get o200k_base.
 
     An unknown name is reported once per process with a :class:`FinetuneKitWarning`, because a
-    wrong encoding silently skews token counts and the token ids classify() biases.
+    wrong encoding silently skews token counts and the token ids classify() biases. So is a
+    model whose tokens are only estimated (see :func:`token_estimate_factor`).
     """
     found = _lookup(model)
     if found is not None:
         return found
+    factor = token_estimate_factor(model)
     if warn and model not in _warned:
         _warned.add(model)
-        warnings.warn(
-            f"Unknown model name {model!r}: counting tokens with o200k_base, the encoding of "
-            "current chat models. Pass the base model's name (e.g. 'gpt-4.1-mini') if this is "
-            "a deployment alias.",
-            FinetuneKitWarning,
-            stacklevel=3,
-        )
+        if factor is not None:
+            message = (
+                f"{model!r} uses its own tokenizer, which finetune-kit does not ship: its "
+                f"tokens are estimated as o200k_base tokens x {factor:g} (expect an error of "
+                "about 20%, erring high)."
+            )
+        else:
+            message = (
+                f"Unknown model name {model!r}: counting tokens with o200k_base, the encoding "
+                "of current chat models. Pass the base model's name (e.g. 'gpt-4.1-mini', or "
+                "base_model= for an Azure deployment) if this is a deployment alias."
+            )
+        warnings.warn(message, FinetuneKitWarning, stacklevel=3)
     return "o200k_base"
 
 
@@ -183,6 +238,17 @@ def get_encoding(name: str) -> tiktoken.Encoding:
             enc = _load(name)
             _cache[name] = enc
         return enc
+
+
+def counter_for_model(model: str | None) -> TokenCounter:
+    """A :class:`TokenCounter` for ``model``: its encoding, or a stated estimate (warned about).
+
+    ``None`` counts in o200k_base.
+    """
+    if model is None:
+        return TokenCounter(get_encoding("o200k_base"))
+    encoding = get_encoding(encoding_name_for_model(model))
+    return TokenCounter(encoding, factor=token_estimate_factor(model) or 1.0)
 
 
 def _tiktoken_cache_file(name: str) -> str | None:
@@ -226,6 +292,15 @@ def _load(name: str) -> tiktoken.Encoding:
             return tiktoken.get_encoding(name)
         except Exception as exc:  # a stale or partial cache file: fall through
             tried.append(f"tiktoken's cache ({exc})")
+    if name in _DERIVED:
+        source, special = _DERIVED[name]
+        ranks_from = get_encoding(source)
+        return tiktoken.Encoding(
+            name=name,
+            pat_str=ranks_from._pat_str,
+            mergeable_ranks=ranks_from._mergeable_ranks,
+            special_tokens=special,
+        )
     if name in _SHA256:
         try:
             return tiktoken.Encoding(
@@ -269,6 +344,7 @@ IMAGE_TOKENS_HIGH: Final = 85 + 170 * 8
 
 #: Special tokens that make a training job fail when they appear in content.
 SPECIAL_TOKENS: Final = tuple(sorted({t for table in _SPECIAL.values() for t in table}))
+# (o200k_harmony's chat-format tokens are not listed: the service rejects the classic ones.)
 
 # Strings repeated across examples (roles, system prompts, short answers such as labels) are
 # counted once; the cache is cleared when full so memory stays flat on any input.
@@ -281,11 +357,24 @@ class TokenCounter:
 
     Args:
         encoding: a loaded tiktoken encoding (see :func:`get_encoding`).
+        factor: every string's count is multiplied by this (rounded up): an estimate for a
+            model whose own tokenizer is not available (see :func:`token_estimate_factor`).
     """
 
-    def __init__(self, encoding: tiktoken.Encoding) -> None:
+    def __init__(self, encoding: tiktoken.Encoding, *, factor: float = 1.0) -> None:
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"factor must be a positive number, not {factor!r}")
         self.encoding = encoding
-        self._encode = encoding.encode_ordinary
+        self.factor = factor
+        self._encode: Callable[[str], Sized] = encoding.encode_ordinary
+        if factor != 1.0:
+            ordinary = encoding.encode_ordinary
+
+            def scaled(text: str) -> Sized:
+                # A range has the scaled length without holding the tokens.
+                return range(math.ceil(len(ordinary(text)) * factor))
+
+            self._encode = scaled
         self._cache: dict[str, int] = {}
 
     def count(self, text: str) -> int:
@@ -422,7 +511,8 @@ def num_tokens_from_messages(
 ) -> int:
     """Tokens of a chat conversation by the cookbook formula, in ``model``'s encoding.
 
-    ``model=None`` counts in o200k_base. See docs/datasets.md for how tools and images count.
+    ``model=None`` counts in o200k_base. Models whose tokenizer does not ship with us are
+    estimated (see :func:`token_estimate_factor`). See docs/datasets.md for how tools and
+    images count.
     """
-    encoding = get_encoding(encoding_name_for_model(model) if model else "o200k_base")
-    return TokenCounter(encoding).messages(list(messages))[0]
+    return counter_for_model(model or None).messages(list(messages))[0]

@@ -13,6 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 from .._core.client import arun_flow, resolve_async_client
+from .._core.session import default_session, endpoint_of
 from ._flows import (
     JobPages,
     checkpoints_flow,
@@ -167,7 +168,8 @@ class AsyncJob(JobView):
     ) -> AsyncJob:
         check_create(training, options, client, retry, sync=False)
         resolved = resolve_async_client(client)
-        plan = await asyncio.to_thread(plan_create, training, options)
+        endpoint = endpoint_of(resolved, endpoint=default_session().endpoint)
+        plan = await asyncio.to_thread(plan_create, training, options, endpoint=endpoint)
         warn_all(plan.warnings)
         raw = await arun_flow_off_loop(create_flow(plan), resolved, retry)
         return cls(raw, client=client, retry=retry)

@@ -17,6 +17,7 @@ import openai
 from .._core.client import once
 from .._exceptions import DatasetError
 from ..datasets._upload import upload_flow
+from ..facts._formats import KINDS_FOR_METHOD
 from ..facts._models import model_facts
 from ._idempotency import IDEMPOTENCY_METADATA_KEY, call_key, find_job, idempotency_key
 from ._lifecycle import _today, _unavailable, retirement_warning
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
     from .._core.client import Flow, Request
     from ..datasets._dataset import Dataset
+    from ..facts._endpoints import EndpointKind
     from ..facts._models import Method
     from ._models import MetricsRow, MetricsSummary
     from ._options import JobOptions
@@ -62,12 +64,6 @@ __all__ = [
 
 logger = logging.getLogger("finetune_kit")
 
-_KINDS_FOR_METHOD: Final[dict[str, frozenset[str]]] = {
-    "supervised": frozenset({"chat", "completion"}),
-    "dpo": frozenset({"preference"}),
-    "reinforcement": frozenset({"reinforcement"}),
-}
-
 
 # --- creating ----------------------------------------------------------------------------------
 
@@ -86,7 +82,7 @@ def _method_payload(
 
 
 def _check_kind(what: str, kind: str, method: Method, model: str) -> None:
-    allowed = _KINDS_FOR_METHOD[method]
+    allowed = KINDS_FOR_METHOD[method]
     if kind not in allowed:
         raise DatasetError(
             f"the {what} data is {kind} data, but method={method!r} trains on "
@@ -127,15 +123,22 @@ class CreatePlan:
         warnings: what the caller should be warned about, in order (the shell emits them on
             the caller's thread, pointing at the caller's line).
         nonce: the random part of this call's idempotency key.
+        endpoint: whose lifecycle facts apply (warnings, the refused-creation explanation).
     """
 
     def __init__(
-        self, training: Dataset | str, options: JobOptions, warnings: list[str], nonce: str
+        self,
+        training: Dataset | str,
+        options: JobOptions,
+        warnings: list[str],
+        nonce: str,
+        endpoint: EndpointKind = "openai",
     ) -> None:
         self.training = training
         self.options = options
         self.warnings = warnings
         self.nonce = nonce
+        self.endpoint = endpoint
 
     def key(self, training_file: str, validation_file: str | None) -> str:
         """The idempotency key this call's job carries."""
@@ -179,11 +182,13 @@ def plan_create(
     *,
     today: dt.date | None = None,
     nonce: str | None = None,
+    endpoint: EndpointKind = "openai",
 ) -> CreatePlan:
     """Check the data against the method and model, and gather the warnings (no requests).
 
     ``today`` defaults to the lifecycle's "today"; ``nonce`` (the per-call part of the
-    idempotency key) to a fresh random one.
+    idempotency key) to a fresh random one; ``endpoint`` says whose dates and methods apply
+    (the local backend and other servers: none of OpenAI's).
 
     Raises:
         DatasetError: the data does not fit the method or model.
@@ -193,13 +198,13 @@ def plan_create(
         if data is not None and not isinstance(data, str):
             _check_kind(what, data.kind, method, model)
     warnings: list[str] = []
-    facts = model_facts(model)
+    facts = model_facts(model, endpoint=endpoint)
     if facts.known and method not in facts.methods:
         warnings.append(
             f"{facts.base} is not known to support {method} fine-tuning (known: "
             f"{', '.join(facts.methods)}); the service will say if it does not"
         )
-    retiring = retirement_warning(model, today or _today())
+    retiring = retirement_warning(model, today or _today(), endpoint=endpoint)
     if retiring:
         warnings.append(retiring)
     validation = options.validation
@@ -207,7 +212,7 @@ def plan_create(
         overlap = _overlap_warning(training, validation)
         if overlap:
             warnings.append(overlap)
-    return CreatePlan(training, options, warnings, nonce or secrets.token_hex(12))
+    return CreatePlan(training, options, warnings, nonce or secrets.token_hex(12), endpoint)
 
 
 def create_flow(plan: CreatePlan) -> Flow[FineTuningJob]:
@@ -235,7 +240,7 @@ def create_flow(plan: CreatePlan) -> Flow[FineTuningJob]:
             "create fine-tuning job", create_job(params), lambda: find_job(key)
         )
     except openai.APIStatusError as exc:
-        unavailable = _unavailable(exc)
+        unavailable = _unavailable(exc, endpoint=plan.endpoint)
         if unavailable is not None:
             raise unavailable from exc
         raise

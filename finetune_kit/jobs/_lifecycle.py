@@ -1,17 +1,29 @@
 """Lifecycle of the service as the jobs code meets it: "today", retiring bases, refused creation.
 
-"Today" is read here and nowhere else in the jobs code, so that tests about dates can set it.
+"Today" is the UTC date of the session's clock (``_core/clock.py``), read here and nowhere
+else in the jobs code, so that tests about dates set it (``Session(clock=...)``) and nothing
+changes behaviour when the calendar passes a date in the catalogue. Retirement dates belong to
+an endpoint: OpenAI's apply to OpenAI, Azure's to Azure, and an unknown OpenAI-compatible
+server (the local backend included) gets no retirement warnings at all.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import openai
 
+from .._core.clock import SYSTEM_CLOCK, utc_today
+from .._core.session import default_session
 from .._exceptions import FineTuningUnavailableError
 from ..facts._models import JOB_CREATION_ENDS, model_facts
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from .._core.clock import Clock
+    from ..facts._endpoints import EndpointKind
+    from ..facts._models import FactsTable
 
 __all__ = ["retirement_warning"]
 
@@ -22,37 +34,82 @@ _UNAVAILABLE_CODES: Final = frozenset(
 _RETIREMENT_HORIZON_DAYS: Final = 90
 
 
-def retirement_warning(model: str, today: dt.date) -> str | None:
-    """Why training ``model`` on ``today`` is a bad idea, when its base retires soon or did."""
-    facts = model_facts(model)
+def retirement_warning(
+    model: str,
+    today: dt.date,
+    *,
+    endpoint: EndpointKind = "openai",
+    table: FactsTable | None = None,
+    base_model: str | None = None,
+) -> str | None:
+    """Why training ``model`` on ``endpoint`` on ``today`` is a bad idea, or None.
+
+    Args:
+        model: the model to train (any name :func:`~finetune_kit.facts._models.model_facts`
+            understands).
+        today: the date to judge by (see :func:`_today`).
+        endpoint: whose dates apply; ``"other"`` (an unknown server, the local backend) never
+            warns, because its models do not retire with OpenAI's or Azure's.
+        table: the user's own facts table instead of the endpoint's built-in one.
+        base_model: the base of a name that says nothing (an Azure deployment name).
+    """
+    facts = model_facts(model, endpoint=endpoint, table=table, base_model=base_model)
+    about = "about " if facts.approximate else ""
+    where = {"openai": "OpenAI", "azure": "Azure", "other": "this endpoint"}[facts.endpoint]
+    ends = facts.training_ends
     when = facts.shutdown_date
-    if when is None:
-        return None
-    if when <= today:
+    if when is not None and when <= today:
         return (
-            f"{facts.base} was retired on {when.isoformat()}: a model tuned from it cannot be "
-            "used; pick a current base model"
+            f"{facts.base} was retired on {about}{when.isoformat()} ({where}): a model tuned "
+            "from it cannot be used; pick a current base model"
         )
-    days = (when - today).days
-    if days <= _RETIREMENT_HORIZON_DAYS:
+    if ends is not None and ends <= today:
+        serving = f"; tuned models serve until {about}{when.isoformat()}" if when else ""
         return (
-            f"{facts.base} retires on {when.isoformat()} (in {days} days): a model tuned from "
-            "it stops answering then"
+            f"{facts.base} accepts no new fine-tuning jobs since {about}{ends.isoformat()} "
+            f"({where}){serving}; pick a current base model"
         )
+    for kind, day in (("training ends", ends), ("retires", when)):
+        if day is None:
+            continue
+        days = (day - today).days
+        if days <= _RETIREMENT_HORIZON_DAYS:
+            return (
+                f"{facts.base} {kind} on {about}{day.isoformat()} (in {days} days) on {where}: "
+                + (
+                    "a model tuned from it stops answering then"
+                    if kind == "retires"
+                    else "new jobs on it are refused from then"
+                )
+            )
     return None
 
 
-def _today() -> dt.date:
-    # A function, so that tests can move "today" (monkeypatch) to check retirement warnings.
-    return dt.date.today()
+def _today(*, clock: Clock | None = None) -> dt.date:
+    """Today in UTC, on ``clock`` (default: the default session's clock)."""
+    return utc_today(clock or default_session().clock or SYSTEM_CLOCK)
 
 
-def _unavailable(exc: openai.APIStatusError) -> FineTuningUnavailableError | None:
+def _unavailable(
+    exc: openai.APIStatusError, *, endpoint: EndpointKind = "openai"
+) -> FineTuningUnavailableError | None:
+    """The error that explains a refused job creation, or None when ``exc`` is no refusal.
+
+    On OpenAI the explanation is the wind-down of self-serve fine-tuning; elsewhere the
+    endpoint's own permissions.
+    """
     if not (
         isinstance(exc, openai.PermissionDeniedError) or (exc.code or "") in _UNAVAILABLE_CODES
     ):
         return None
     said = f" ({exc.code})" if exc.code else ""
+    if endpoint != "openai":
+        return FineTuningUnavailableError(
+            f"the service refused to create the fine-tuning job: HTTP {exc.status_code}{said}: "
+            f"{exc.message}\nCheck that this endpoint offers fine-tuning for the model in your "
+            "region and tier, and the credentials' role (on Azure: a role that may create "
+            "fine-tuning jobs on the resource)."
+        )
     return FineTuningUnavailableError(
         f"the service refused to create the fine-tuning job: HTTP {exc.status_code}{said}: "
         f"{exc.message}\n"

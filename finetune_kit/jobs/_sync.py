@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from .._core.client import resolve_client, run_flow
+from .._core.session import default_session, endpoint_of
 from ._flows import (
     JobPages,
     checkpoints_flow,
@@ -155,7 +156,9 @@ class Job(JobView):
     ) -> Job:
         check_create(training, options, client, retry, sync=True)
         resolved = resolve_client(client)
-        plan = plan_create(training, options)
+        plan = plan_create(
+            training, options, endpoint=endpoint_of(resolved, endpoint=default_session().endpoint)
+        )
         warn_all(plan.warnings)
         raw = run_flow(create_flow(plan), resolved, retry)
         return cls(raw, client=client, retry=retry)

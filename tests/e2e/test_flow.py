@@ -7,6 +7,7 @@ on the same clock. So whole fine-tuning flows run in well under a second, determ
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,6 @@ from finetune_kit import (
     AsyncJob,
     AsyncTunedModel,
     Dataset,
-    FinetuneKitWarning,
     Job,
     RetryPolicy,
     TunedModel,
@@ -25,14 +25,25 @@ from finetune_kit import (
     classify,
 )
 from finetune_kit.cli._demo_flow import load_demo_data
-from finetune_kit.local import FaultRule, Faults, LocalServer
+from finetune_kit.local import FaultRule, Faults, LocalServer, ManualClock
+from tests.dates import today_is
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.conftest import RecordingClock
 
 MODEL = "gpt-4o-mini"
+_YEAR_2100 = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+
+
+@pytest.fixture(autouse=True)
+def _a_day_without_lifecycle_warnings() -> Iterator[None]:
+    # "Today" is pinned: with filterwarnings=error, any warning fails these flows, so they
+    # must not depend on how far the real calendar is from a retirement in the catalogue.
+    with today_is(dt.date(2026, 6, 1)):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +68,15 @@ def run_flow(
     client: openai.OpenAI, policy: RetryPolicy, data: tuple[Dataset, Dataset, list[str]]
 ) -> FlowResult:
     train, held_out, labels = data
-    with pytest.warns(FinetuneKitWarning, match="retires on"):
-        job = Job.create(
-            train,
-            model=MODEL,
-            validation=held_out,
-            suffix="e2e",
-            seed=7,
-            client=client,
-            retry=policy,
-        )
+    job = Job.create(
+        train,
+        model=MODEL,
+        validation=held_out,
+        suffix="e2e",
+        seed=7,
+        client=client,
+        retry=policy,
+    )
     tuned = job.wait(progress=False, poll_interval=1.0)
     evaluation = tuned.evaluate(held_out, labels=labels, progress=False, retry=policy)
     return FlowResult(job.id, tuned.name, evaluation.predictions, evaluation.accuracy)
@@ -107,6 +117,10 @@ def test_full_flow_tunes_a_model_that_beats_its_base(
 def test_flow_under_faults_completes_with_one_file_and_one_job_and_same_results(
     clock: RecordingClock, data: tuple[Dataset, Dataset, list[str]]
 ) -> None:
+    # The service's clock runs ahead of any real date this suite meets (up to 2100): finding
+    # the job a lost reply created must not hinge on the machine's calendar, and how it copes
+    # with a service clock *behind* the client's is pinned by the skew test below.
+    clock.advance(_YEAR_2100 - clock())
     with LocalServer(clock=clock) as clean:
         expected = run_flow(clean.client(), clock.policy(), data)
 
@@ -144,8 +158,7 @@ def test_restart_with_data_dir_loses_nothing(
     train, held_out, labels = data
     policy = clock.policy()
     with LocalServer(clock=clock, data_dir=tmp_path) as first:
-        with pytest.warns(FinetuneKitWarning):
-            job = Job.create(train, model=MODEL, client=first.client(), retry=policy)
+        job = Job.create(train, model=MODEL, client=first.client(), retry=policy)
         file_id = job.raw.training_file
     # The job was mid-flight when the server stopped; a new server on the same folder and
     # port picks it up where the clock says.
@@ -197,8 +210,7 @@ async def test_async_flow(
     train, held_out, labels = data
     policy = clock.policy()
     async with clocked_server.async_client() as client:
-        with pytest.warns(FinetuneKitWarning):
-            job = await AsyncJob.create(train, model=MODEL, client=client, retry=policy, suffix="a")
+        job = await AsyncJob.create(train, model=MODEL, client=client, retry=policy, suffix="a")
         tuned = await job.wait(progress=False)
         assert isinstance(tuned, AsyncTunedModel)
         evaluation = await tuned.evaluate(held_out, labels=labels, progress=False)
@@ -207,3 +219,28 @@ async def test_async_flow(
             "Tell me a joke about compilers", labels=labels, model=tuned.name, client=client
         )
         assert answer.label in labels
+
+
+@pytest.mark.parametrize("day", [dt.date(2027, 1, 10), dt.date(2027, 2, 1), dt.date(2028, 6, 1)])
+def test_local_backend_models_do_not_retire_with_openai(
+    clocked_server: LocalServer,
+    clock: RecordingClock,
+    data: tuple[Dataset, Dataset, list[str]],
+    day: dt.date,
+) -> None:
+    # The local backend is an "other" endpoint: OpenAI's dates are not its dates, so training
+    # there never warns, before or after OpenAI retires the base of the same name.
+    with today_is(day):
+        Job.create(data[0], model=MODEL, client=clocked_server.client(), retry=clock.policy())
+
+
+def test_a_lost_create_reply_never_makes_two_jobs_whatever_the_clocks_say(
+    data: tuple[Dataset, Dataset, list[str]],
+) -> None:
+    clock = ManualClock(start=1_000_000_000.0)  # the service thinks it is 2001
+    faults = Faults(rules=[FaultRule("error_after", "/fine_tuning/jobs", method="POST", first=1)])
+    with LocalServer(clock=clock, faults=faults) as server:
+        policy = RetryPolicy(max_attempts=4, sleep=clock.sleep, async_sleep=clock.asleep)
+        Job.create(data[0], model=MODEL, client=server.client(), retry=policy)
+        jobs = list(server.client(max_retries=0).fine_tuning.jobs.list())
+    assert len(jobs) == 1
