@@ -158,7 +158,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     # The benchmark is about the loop, not the calendar: keep retirement warnings quiet.
-    _flows._today = lambda **_: dt.date(2026, 6, 1)  # type: ignore[attr-defined,assignment]
+    _flows._today = lambda **_: dt.date(2026, 6, 1)  # type: ignore[attr-defined]
     warnings.simplefilter("ignore", FinetuneKitWarning)
     with tempfile.TemporaryDirectory() as tmp, serve() as url:
         paths = [Path(tmp) / f"train-{i}.jsonl" for i in range(3)]
