@@ -10,6 +10,7 @@ from ._exceptions import (
     ClassificationError,
     DatasetError,
     DatasetValidationError,
+    DeploymentError,
     FinetuneKitError,
     FineTuningUnavailableError,
     JobCancelledError,
@@ -33,11 +34,15 @@ from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem
 from .evaluate import Evaluation, LabelMetrics, compare
 from .facts._tokens import FinetuneKitWarning
 from .jobs._job import AsyncJob, Checkpoint, Event, Job, MetricsRow, MetricsSummary
+from .models._deployments import AsyncAzureDeployments, AzureDeployments, AzureResource, Deployment
 from .models._tuned_model import AsyncTunedModel, TunedModel
 
 __all__ = [
+    "AsyncAzureDeployments",
     "AsyncJob",
     "AsyncTunedModel",
+    "AzureDeployments",
+    "AzureResource",
     "Checkpoint",
     "Classification",
     "ClassificationError",
@@ -46,6 +51,8 @@ __all__ = [
     "DatasetError",
     "DatasetStats",
     "DatasetValidationError",
+    "Deployment",
+    "DeploymentError",
     "Distribution",
     "Evaluation",
     "Event",

@@ -16,8 +16,11 @@ import finetune_kit
 import finetune_kit.local
 
 PUBLIC = [
+    "AsyncAzureDeployments",
     "AsyncJob",
     "AsyncTunedModel",
+    "AzureDeployments",
+    "AzureResource",
     "Checkpoint",
     "Classification",
     "ClassificationError",
@@ -26,6 +29,8 @@ PUBLIC = [
     "DatasetError",
     "DatasetStats",
     "DatasetValidationError",
+    "Deployment",
+    "DeploymentError",
     "Distribution",
     "Evaluation",
     "Event",
