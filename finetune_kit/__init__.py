@@ -34,6 +34,7 @@ from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem
 from .evaluate import Evaluation, LabelMetrics, compare
 from .facts._tokens import FinetuneKitWarning
 from .jobs._job import AsyncJob, Checkpoint, Event, Job, MetricsRow, MetricsSummary
+from .jobs._spec import JobSpec
 from .models._deployments import AsyncAzureDeployments, AzureDeployments, AzureResource, Deployment
 from .models._tuned_model import AsyncTunedModel, TunedModel
 
@@ -63,6 +64,7 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JobSpec",
     "JobTimeoutError",
     "LabelMetrics",
     "MetricsRow",

@@ -41,6 +41,7 @@ PUBLIC = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JobSpec",
     "JobTimeoutError",
     "LabelMetrics",
     "MetricsRow",

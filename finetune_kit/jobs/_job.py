@@ -56,6 +56,7 @@ from ..datasets._upload import upload_flow
 from ..facts._models import model_facts
 from ..facts._tokens import FinetuneKitWarning
 from ._lifecycle import _today, _unavailable, retirement_warning
+from ._spec import JobSpec, spec_flow
 
 if TYPE_CHECKING:
     import builtins
@@ -1281,6 +1282,39 @@ class Job(_JobView):
         self._raw = self._run(control_flow("resume", self.id))
         return self
 
+    def spec(self, *, tier: str | None = None) -> JobSpec:
+        """This job's recipe, to re-run it elsewhere with :meth:`create_from_spec`."""
+        flow = spec_flow(
+            self._raw, method=self.method, hyperparameters=self.hyperparameters, tier=tier
+        )
+        return cast("JobSpec", self._run(flow))
+
+    @classmethod
+    def create_from_spec(
+        cls,
+        spec: JobSpec,
+        training: Dataset,
+        *,
+        validation: Dataset | None = None,
+        idempotency_key: str | None = None,
+        client: openai.OpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Job:
+        """Create, on ``client``'s endpoint, the job ``spec`` describes, from the same data.
+
+        Raises:
+            ValueError: the data is not the data the spec's job trained on.
+        """
+        spec.check_data(training.content_hash(), validation.content_hash() if validation else None)
+        return cls.create(
+            training,
+            validation=validation,
+            idempotency_key=idempotency_key,
+            client=client,
+            retry=retry,
+            **spec.create_options(),
+        )
+
 
 class AsyncJob(_JobView):
     """The async sibling of :class:`Job`: the same methods, as coroutines."""
@@ -1421,6 +1455,35 @@ class AsyncJob(_JobView):
         """Async :meth:`Job.resume`."""
         self._raw = await self._run(control_flow("resume", self.id))
         return self
+
+    async def spec(self, *, tier: str | None = None) -> JobSpec:
+        """See :meth:`Job.spec`."""
+        flow = spec_flow(
+            self._raw, method=self.method, hyperparameters=self.hyperparameters, tier=tier
+        )
+        return cast("JobSpec", await self._run(flow))
+
+    @classmethod
+    async def create_from_spec(
+        cls,
+        spec: JobSpec,
+        training: Dataset,
+        *,
+        validation: Dataset | None = None,
+        idempotency_key: str | None = None,
+        client: openai.AsyncOpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> AsyncJob:
+        """See :meth:`Job.create_from_spec`."""
+        spec.check_data(training.content_hash(), validation.content_hash() if validation else None)
+        return await cls.create(
+            training,
+            validation=validation,
+            idempotency_key=idempotency_key,
+            client=client,
+            retry=retry,
+            **spec.create_options(),
+        )
 
 
 _Control = Literal["cancel", "pause", "resume"]
