@@ -119,14 +119,17 @@ async def test_async_spec(
 ) -> None:
     train, held_out = data
     job = _create(train, held_out, clocked_server, clock)
-    async_job = await AsyncJob.get(
-        job.id, client=clocked_server.async_client(), retry=clock.policy()
-    )
-    spec = await async_job.spec()
-    assert spec.training_sha256 == train.content_hash()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FinetuneKitWarning)
-        moved = await AsyncJob.create_from_spec(
-            spec, train, validation=held_out, client=other.async_client(), retry=clock.policy()
-        )
-    assert moved.raw.seed == spec.seed
+    source, target = clocked_server.async_client(), other.async_client()
+    try:
+        async_job = await AsyncJob.get(job.id, client=source, retry=clock.policy())
+        spec = await async_job.spec()
+        assert spec.training_sha256 == train.content_hash()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FinetuneKitWarning)
+            moved = await AsyncJob.create_from_spec(
+                spec, train, validation=held_out, client=target, retry=clock.policy()
+            )
+        assert moved.raw.seed == spec.seed
+    finally:
+        await source.close()
+        await target.close()
