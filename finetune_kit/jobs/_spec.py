@@ -146,8 +146,11 @@ def spec_flow(
         validation = yield _retrieve(raw.validation_file)
     config = getattr(getattr(raw, "method", None), method, None)
     grader = getattr(config, "grader", None)
-    suffix = None
-    if raw.fine_tuned_model:
+    # Azure reports the suffix as it was given; OpenAI only inside the tuned model's id.
+    suffix = getattr(raw, "user_provided_suffix", None) or (raw.model_extra or {}).get(
+        "user_provided_suffix"
+    )
+    if suffix is None and raw.fine_tuned_model:
         found = _FT_NAME.match(raw.fine_tuned_model)
         suffix = (found.group("suffix") or None) if found else None
     return JobSpec(
