@@ -12,6 +12,7 @@ from ._exceptions import (
     ClassificationError,
     DatasetError,
     DatasetValidationError,
+    DeploymentError,
     FinetuneKitError,
     FineTuningUnavailableError,
     JobCancelledError,
@@ -45,11 +46,16 @@ from .jobs._job import (
     MetricsRow,
     MetricsSummary,
 )
+from .jobs._spec import JobSpec
+from .models._deployments import AsyncAzureDeployments, AzureDeployments, AzureResource, Deployment
 from .models._tuned_model import AsyncTunedModel, TunedModel
 
 __all__ = [
+    "AsyncAzureDeployments",
     "AsyncJob",
     "AsyncTunedModel",
+    "AzureDeployments",
+    "AzureResource",
     "Checkpoint",
     "Classification",
     "ClassificationError",
@@ -60,6 +66,8 @@ __all__ = [
     "DatasetError",
     "DatasetStats",
     "DatasetValidationError",
+    "Deployment",
+    "DeploymentError",
     "Distribution",
     "Evaluation",
     "Event",
@@ -72,6 +80,7 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobOptions",
+    "JobSpec",
     "JobTimeoutError",
     "LabelMetrics",
     "MetricsRow",

@@ -11,7 +11,8 @@ The hierarchy::
     │   ├── JobCancelledError
     │   └── JobTimeoutError             also a TimeoutError; the job keeps running
     ├── FineTuningUnavailableError      job creation refused (wind-down, permissions), with why
-    └── ClassificationError             .raw_output, .labels
+    ├── ClassificationError             .raw_output, .labels
+    └── DeploymentError                 .status_code, .code: Azure refused or failed a deployment
 
 The SDK's own errors (``openai.RateLimitError``, ``openai.BadRequestError``, ...) reach the
 caller unchanged once the retry layer gives up: we wrap only where we add meaning, and always
@@ -23,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from .datasets._reports import Problem
 
@@ -31,6 +32,7 @@ __all__ = [
     "ClassificationError",
     "DatasetError",
     "DatasetValidationError",
+    "DeploymentError",
     "FineTuningUnavailableError",
     "FinetuneKitError",
     "JobCancelledError",
@@ -114,3 +116,29 @@ class ClassificationError(FinetuneKitError):
         super().__init__(message)
         self.raw_output = raw_output
         self.labels: tuple[str, ...] = tuple(labels)
+
+
+class DeploymentError(FinetuneKitError):
+    """The Azure control plane refused or failed a deployment request.
+
+    Attributes:
+        status_code: the HTTP status, or None when no reply came (connection error, timeout).
+        code: ARM's error code (``InsufficientQuota``, ``AuthorizationFailed``, ...), if any.
+        headers: the reply's headers (``Retry-After`` is honoured by the retry layer).
+        ambiguous: True when the request may have taken effect although no reply came.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int | None,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        ambiguous: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.headers = dict(headers or {})
+        self.ambiguous = ambiguous

@@ -16,8 +16,11 @@ import finetune_kit
 import finetune_kit.local
 
 PUBLIC = [
+    "AsyncAzureDeployments",
     "AsyncJob",
     "AsyncTunedModel",
+    "AzureDeployments",
+    "AzureResource",
     "Checkpoint",
     "Classification",
     "ClassificationError",
@@ -28,6 +31,8 @@ PUBLIC = [
     "DatasetError",
     "DatasetStats",
     "DatasetValidationError",
+    "Deployment",
+    "DeploymentError",
     "Distribution",
     "Evaluation",
     "Event",
@@ -40,6 +45,7 @@ PUBLIC = [
     "JobError",
     "JobFailedError",
     "JobOptions",
+    "JobSpec",
     "JobTimeoutError",
     "LabelMetrics",
     "MetricsRow",

@@ -9,7 +9,11 @@ import pytest
 
 import finetune_kit as fk
 
-CLASS_PAIRS = [(fk.Job, fk.AsyncJob), (fk.TunedModel, fk.AsyncTunedModel)]
+CLASS_PAIRS = [
+    (fk.Job, fk.AsyncJob),
+    (fk.TunedModel, fk.AsyncTunedModel),
+    (fk.AzureDeployments, fk.AsyncAzureDeployments),
+]
 FUNCTION_PAIRS = [
     (fk.classify, fk.aclassify),
     (fk.classify_many, fk.aclassify_many),

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import openai
 import tenacity
 
+from .._exceptions import DeploymentError
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
@@ -222,6 +224,8 @@ def _classify(exc: BaseException) -> tuple[bool, str]:
         return True, "timeout"
     if isinstance(exc, openai.APIConnectionError):
         return True, "connection error"
+    if isinstance(exc, DeploymentError):  # the Azure control plane, same rules
+        return _classify_control_plane(exc)
     if not isinstance(exc, openai.APIStatusError):
         return False, f"{type(exc).__name__} is not a transient error"
     reason = _status_reason(exc)
@@ -237,6 +241,15 @@ def _classify(exc: BaseException) -> tuple[bool, str]:
     return False, f"{reason} is not retried"
 
 
+def _classify_control_plane(exc: DeploymentError) -> tuple[bool, str]:
+    if exc.status_code is None:  # no reply: a connection error or a read timeout
+        return True, "connection error"
+    reason = f"HTTP {exc.status_code}{f' {exc.code}' if exc.code else ''}"
+    if exc.status_code in _RETRIED_STATUSES or exc.status_code >= 500:
+        return True, reason
+    return False, f"{reason} is not retried"
+
+
 def is_ambiguous(exc: BaseException) -> bool:
     """True when a failed request may still have taken effect on the service.
 
@@ -246,6 +259,8 @@ def is_ambiguous(exc: BaseException) -> bool:
     """
     if isinstance(exc, openai.APIConnectionError):
         return True
+    if isinstance(exc, DeploymentError):
+        return exc.ambiguous or (exc.status_code or 0) >= 500
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
 
@@ -273,7 +288,11 @@ def decide(
         return Decision(False, 0.0, reason)
     if attempt >= policy.max_attempts:
         return Decision(False, 0.0, f"{reason}; all {policy.max_attempts} attempts used")
-    headers = exc.response.headers if isinstance(exc, openai.APIStatusError) else None
+    headers: Mapping[str, str] | None = None
+    if isinstance(exc, openai.APIStatusError):
+        headers = exc.response.headers
+    elif isinstance(exc, DeploymentError):
+        headers = exc.headers
     asked = server_wait(headers, now=now)
     if asked is not None:
         if asked > policy.max_wait:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ..datasets._dataset import Dataset
     from ..models._tuned_model import AsyncTunedModel
     from ._models import Checkpoint, Event, MetricsRow, MetricsSummary
+    from ._spec import JobSpec
 
 __all__ = ["AsyncJob", "arun_flow_off_loop"]
 
@@ -156,6 +157,25 @@ class AsyncJob(JobView):
         retry: RetryPolicy | None = None,
     ) -> AsyncJob:
         """Async :meth:`Job.create_from`."""
+        return await cls._start(training, options, client, retry)
+
+    async def spec(self, *, tier: str | None = None) -> JobSpec:
+        """See :meth:`Job.spec`."""
+        return cast("JobSpec", await self._run(self._spec_flow(tier)))
+
+    @classmethod
+    async def create_from_spec(
+        cls,
+        spec: JobSpec,
+        training: Dataset,
+        *,
+        validation: Dataset | None = None,
+        idempotency_key: str | None = None,
+        client: openai.AsyncOpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> AsyncJob:
+        """See :meth:`Job.create_from_spec`."""
+        options = spec.options(training, validation=validation, idempotency_key=idempotency_key)
         return await cls._start(training, options, client, retry)
 
     @classmethod

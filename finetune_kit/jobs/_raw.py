@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from openai.types.fine_tuning import FineTuningJob
     from openai.types.fine_tuning.fine_tuning_job import Error as SdkJobError
 
+    from .._core.client import Flow
+    from ._spec import JobSpec
+
 __all__ = ["TERMINAL_STATUSES", "JobView"]
 
 #: Statuses after which a job never changes again.
@@ -87,6 +90,14 @@ class JobView:
     """What Job and AsyncJob both show about the job as last fetched (no I/O here)."""
 
     _raw: FineTuningJob
+
+    def _spec_flow(self, tier: str | None) -> Flow[JobSpec]:
+        """The flow that reads this job's recipe (its files' names give the data hashes)."""
+        from ._spec import spec_flow
+
+        return spec_flow(
+            self._raw, method=self.method, hyperparameters=self.hyperparameters, tier=tier
+        )
 
     @property
     def raw(self) -> FineTuningJob:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ..datasets._dataset import Dataset
     from ..models._tuned_model import TunedModel
     from ._models import Checkpoint, Event, MetricsRow, MetricsSummary
+    from ._spec import JobSpec
 
 __all__ = ["Job"]
 
@@ -144,6 +145,29 @@ class Job(JobView):
         retry: RetryPolicy | None = None,
     ) -> Job:
         """:meth:`create` with the options in one :class:`JobOptions` (reusable, checked once)."""
+        return cls._start(training, options, client, retry)
+
+    def spec(self, *, tier: str | None = None) -> JobSpec:
+        """This job's recipe, to re-run it elsewhere with :meth:`create_from_spec`."""
+        return cast("JobSpec", self._run(self._spec_flow(tier)))
+
+    @classmethod
+    def create_from_spec(
+        cls,
+        spec: JobSpec,
+        training: Dataset,
+        *,
+        validation: Dataset | None = None,
+        idempotency_key: str | None = None,
+        client: openai.OpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Job:
+        """Create, on ``client``'s endpoint, the job ``spec`` describes, from the same data.
+
+        Raises:
+            ValueError: the data is not the data the spec's job trained on.
+        """
+        options = spec.options(training, validation=validation, idempotency_key=idempotency_key)
         return cls._start(training, options, client, retry)
 
     @classmethod

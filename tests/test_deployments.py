@@ -1,0 +1,324 @@
+"""Azure deployments: idempotent deploy/undeploy over a real ARM-shaped service on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+pytest.importorskip("azure.core")
+pytest.importorskip("aiohttp")
+uvicorn = pytest.importorskip("uvicorn")
+from azure.core.credentials import AccessToken  # noqa: E402
+from starlette.applications import Starlette  # noqa: E402
+from starlette.responses import JSONResponse, Response  # noqa: E402
+
+from finetune_kit import DeploymentError, RetryPolicy  # noqa: E402
+from finetune_kit._core.client import run_flow  # noqa: E402
+from finetune_kit.local import ManualClock  # noqa: E402
+from finetune_kit.local._arm import ArmDeployments, arm_routes  # noqa: E402
+from finetune_kit.models._deployments import (  # noqa: E402
+    AsyncAzureDeployments,
+    AzureDeployments,
+    AzureResource,
+    Deployment,
+    deploy_flow,
+    deployment_name_for,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+MODEL = "gpt-4.1-mini-2025-04-14.ft-0123456789abcdef"
+
+
+class StaticToken:
+    """A credential that hands out one fake bearer token (the service only checks presence)."""
+
+    def get_token(self, *_scopes: str, **_kwargs: Any) -> AccessToken:
+        return AccessToken("fake-token", int(time.time()) + 3600)
+
+
+class AsyncStaticToken:
+    async def get_token(self, *_scopes: str, **_kwargs: Any) -> AccessToken:
+        return AccessToken("fake-token", int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+
+class Faults:
+    """ASGI middleware: the first `n` requests matching a method fail, before or after acting."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.plan: list[tuple[str, str]] = []  # (method, "before" | "after")
+        self.seen: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        self.seen.append(method)
+        for i, (want, when) in enumerate(self.plan):
+            if want == method:
+                del self.plan[i]
+                if when == "before":
+                    await Response(status_code=503)(scope, receive, send)
+                    return
+
+                async def swallow(_message: Any) -> None:
+                    return None
+
+                await self.app(scope, receive, swallow)  # the service acts...
+                await JSONResponse(  # ...and the reply is lost in a gateway error
+                    {"error": {"code": "InternalServerError", "message": "lost"}},
+                    status_code=502,
+                )(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class Service:
+    def __init__(self) -> None:
+        self.clock = ManualClock(1_800_000_000.0)
+        self.arm = ArmDeployments(
+            clock=self.clock, model_exists=lambda m: m.startswith("gpt-"), provisioning_seconds=30
+        )
+        self.faults = Faults(Starlette(routes=arm_routes(self.arm)))
+        self.port = 0
+
+    def resource(self) -> AzureResource:
+        return AzureResource(
+            "sub-1", "rg-1", "acct-1", management_url=f"http://127.0.0.1:{self.port}"
+        )
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            sleep=self.clock.sleep, async_sleep=self.clock.asleep, clock=self.clock, jitter=0
+        )
+
+    def count(self) -> int:
+        return len(self.arm.list(("sub-1", "rg-1", "acct-1")))
+
+
+@pytest.fixture(scope="module")
+def _server() -> Iterator[Service]:
+    service = Service()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    service.port = sock.getsockname()[1]
+    config = uvicorn.Config(service.faults, log_level="error", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:  # startup handshake, not a timed wait
+        thread.join(0.01)
+    yield service
+    server.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture
+def service(_server: Service) -> Service:
+    for key in list(_server.arm._items):
+        _server.arm._items.pop(key)
+    _server.faults.plan.clear()
+    _server.faults.seen.clear()
+    return _server
+
+
+def _sync(service: Service) -> AzureDeployments:
+    return AzureDeployments(
+        service.resource(), credential=StaticToken(), retry=service.policy(), poll_interval=5
+    )
+
+
+def test_deploy_waits_for_provisioning_then_reuses(service: Service) -> None:
+    deployments = _sync(service)
+    dep = deployments.deploy(MODEL)
+    assert dep == Deployment(MODEL, MODEL, "Standard", 1, "Succeeded")
+    assert dep.ready
+    # Provisioning took the service's 30 s, measured on the clock the polling slept on.
+    assert service.faults.seen == ["GET", "PUT"] + ["GET"] * 6
+    again = deployments.deploy(MODEL)
+    assert again == dep
+    assert service.faults.seen[-1] == "GET"  # found and reused: no second PUT
+    assert service.count() == 1
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_deploy_is_exactly_once_under_failures(service: Service, when: str) -> None:
+    service.faults.plan = [("PUT", when)]
+    dep = _sync(service).deploy(MODEL, name="classifier", sku="GlobalStandard", wait=False)
+    assert dep.name == "classifier"
+    assert dep.sku == "GlobalStandard"
+    assert service.count() == 1
+    assert service.faults.seen.count("PUT") == 2  # the retried PUT landed on the same name
+
+
+def test_deploy_refuses_a_name_serving_another_model(service: Service) -> None:
+    _sync(service).deploy(MODEL, name="shared", wait=False)
+    with pytest.raises(DeploymentError, match="already serves") as info:
+        _sync(service).deploy("gpt-4o-mini-2024-07-18.ft-other", name="shared")
+    assert info.value.status_code == 409
+    assert service.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"model": "llama-unknown"}, "DeploymentModelNotFound"),
+        ({"model": MODEL, "sku": "Premium"}, "InvalidResourceProperties"),
+    ],
+)
+def test_refusals_are_clear_and_not_retried(
+    service: Service, kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(DeploymentError, match=match) as info:
+        _sync(service).deploy(**kwargs)
+    assert info.value.status_code == 400
+    assert service.faults.seen.count("PUT") == 1
+
+
+def test_undeploy_is_exactly_once_under_a_lost_reply(service: Service) -> None:
+    deployments = _sync(service)
+    deployments.deploy(MODEL, wait=False)
+    service.faults.plan = [("DELETE", "after")]
+    assert deployments.undeploy(MODEL) is True
+    assert service.count() == 0
+    assert deployments.undeploy(MODEL) is False  # already gone
+    assert deployments.get(MODEL) is None
+
+
+def test_timeout_reads_the_clock(service: Service) -> None:
+    deployments = AzureDeployments(
+        service.resource(),
+        credential=StaticToken(),
+        retry=service.policy(),
+        poll_interval=4,
+        timeout=10,
+    )
+    with pytest.raises(DeploymentError, match="still Creating after 10s"):
+        deployments.deploy(MODEL)
+    assert service.count() == 1  # it keeps provisioning; waiting again later finds it
+
+
+def test_data_plane_sees_a_deployment_only_when_ready(service: Service) -> None:
+    _sync(service).deploy(MODEL, name="live", wait=False)
+    assert service.arm.model_for("live") is None
+    service.clock.advance(30)
+    assert service.arm.model_for("live") == MODEL
+
+
+async def test_async_twin_has_the_same_guarantees(service: Service) -> None:
+    deployments = AsyncAzureDeployments(
+        service.resource(), credential=AsyncStaticToken(), retry=service.policy(), poll_interval=5
+    )
+    try:
+        service.faults.plan = [("PUT", "after")]
+        dep = await deployments.deploy(MODEL)
+        assert dep.ready
+        assert service.count() == 1
+        assert await deployments.undeploy(dep.name) is True
+        assert await deployments.get(dep.name) is None
+    finally:
+        await deployments.close()
+
+
+def test_control_plane_requires_a_token_and_api_version(service: Service) -> None:
+    import httpx
+
+    url = f"http://127.0.0.1:{service.port}{service.resource().path('x')}"
+    assert httpx.get(url, headers={"Authorization": "Bearer t"}).status_code == 400
+    assert httpx.get(url, params={"api-version": "2024-10-01"}).status_code == 401
+
+
+def test_deployment_names() -> None:
+    assert deployment_name_for(MODEL) == MODEL
+    odd = deployment_name_for("ft:gpt-4o-mini-2024-07-18:org:demo:abc123")
+    assert len(odd) <= 64
+    assert odd == deployment_name_for("ft:gpt-4o-mini-2024-07-18:org:demo:abc123")
+    assert ":" not in odd
+
+
+def test_a_lost_reply_without_any_reply_is_retried_by_the_flow() -> None:
+    # A connection dropped after the service acted (no HTTP status at all): the flow's PUT is
+    # retried and lands on the same name.
+    state: dict[str, Any] = {}
+    calls: list[str] = []
+
+    class Arm:
+        def call(self, method: str, path: str, _body: object | None = None) -> object:
+            calls.append(method)
+            if method == "GET":
+                return state.get(path)
+            state[path] = Deployment("n", MODEL, "Standard", 1, "Succeeded")
+            if calls.count("PUT") == 1:
+                raise DeploymentError("dropped", None, ambiguous=True)
+            return state[path]
+
+    resource = AzureResource("s", "r", "a")
+    flow = deploy_flow(
+        resource,
+        MODEL,
+        name="n",
+        sku="Standard",
+        capacity=1,
+        wait=True,
+        timeout=60,
+        poll_interval=1,
+        clock=lambda: 0.0,
+    )
+    slept: list[float] = []
+    dep = run_flow(flow, Arm(), RetryPolicy(sleep=slept.append, jitter=0))  # type: ignore[arg-type]
+    assert dep.ready
+    assert calls == ["GET", "PUT", "PUT"]
+    assert len(slept) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"model": None}, TypeError),
+        ({"model": MODEL, "capacity": 0}, ValueError),
+        ({"model": MODEL, "sku": ""}, TypeError),
+    ],
+)
+def test_arguments_are_checked_at_the_call(
+    service: Service, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        _sync(service).deploy(**kwargs)
+    assert service.faults.seen == []
+
+
+def _unused(_: Callable[[], Awaitable[None]]) -> None:  # keeps the imported names honest
+    return None
+
+
+def test_without_the_extra_the_call_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    for name in [m for m in sys.modules if m == "azure.core" or m.startswith("azure.core.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "azure.core", None)
+    with pytest.raises(ImportError, match=r"finetune-kit\[azure\]"):
+        AzureDeployments(AzureResource("s", "r", "a"), credential=StaticToken())
+
+
+def test_import_does_not_load_azure() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, finetune_kit; print(any(m.startswith('azure') for m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,135 @@
+"""Portable job specs: export a finished job's recipe, re-run it against another endpoint."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import pytest
+
+from finetune_kit import AsyncJob, Dataset, FinetuneKitWarning, Job, JobSpec
+from finetune_kit.cli._demo_flow import load_demo_data
+from finetune_kit.local import LocalServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.conftest import RecordingClock
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[Dataset, Dataset]:
+    texts, labels = load_demo_data()
+    keep = [i for i, label in enumerate(labels) if label in {"coding", "trivia"}]
+    ds = Dataset.from_labels([texts[i] for i in keep], [labels[i] for i in keep])
+    return ds.split(test_size=0.25, seed=0)
+
+
+@pytest.fixture
+def other(clock: RecordingClock) -> Iterator[LocalServer]:
+    """A second endpoint on the same clock: where the job moves to."""
+    with LocalServer(clock=clock) as server:
+        yield server
+
+
+def _create(train: Dataset, held_out: Dataset, server: LocalServer, clock: RecordingClock) -> Job:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FinetuneKitWarning)
+        return Job.create(
+            train,
+            model="gpt-4o-mini",
+            validation=held_out,
+            suffix="spec",
+            seed=11,
+            hyperparameters={"n_epochs": 2},
+            client=server.client(),
+            retry=clock.policy(),
+        )
+
+
+def test_spec_round_trips_and_recreates_the_job_elsewhere(
+    clocked_server: LocalServer,
+    other: LocalServer,
+    clock: RecordingClock,
+    data: tuple[Dataset, Dataset],
+) -> None:
+    train, held_out = data
+    job = _create(train, held_out, clocked_server, clock)
+    job.wait(progress=False, poll_interval=1.0)
+    spec = job.spec(tier="Standard")
+    assert spec.model == "gpt-4o-mini"
+    assert spec.method == "supervised"
+    assert spec.hyperparameters["n_epochs"] == 2
+    assert spec.seed == 11
+    assert spec.suffix == "spec"
+    assert spec.training_sha256 == train.content_hash()
+    assert spec.validation_sha256 == held_out.content_hash()
+    assert spec.source_job == job.id
+    assert JobSpec.from_json(spec.to_json()) == spec
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FinetuneKitWarning)
+        moved = Job.create_from_spec(
+            spec, train, validation=held_out, client=other.client(), retry=clock.policy()
+        )
+    assert moved.id != job.id
+    assert moved.raw.model == "gpt-4o-mini"
+    assert moved.hyperparameters["n_epochs"] == 2
+    assert moved.raw.seed == 11
+    tuned = moved.wait(progress=False, poll_interval=1.0)
+    assert ":spec:" in tuned.name
+    # The data went to the other endpoint: its files, under the same hash.
+    assert any(train.content_hash() in f.filename for f in other.client().files.list())
+
+
+def test_other_data_is_refused(data: tuple[Dataset, Dataset]) -> None:
+    train, held_out = data
+    spec = JobSpec(
+        model="gpt-4o-mini",
+        method="supervised",
+        training_sha256=train.content_hash(),
+        validation_sha256=held_out.content_hash(),
+        has_validation=True,
+    )
+    with pytest.raises(ValueError, match="training data differs"):
+        Job.create_from_spec(spec, held_out, validation=held_out)
+    with pytest.raises(ValueError, match="pass validation="):
+        Job.create_from_spec(spec, train)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[]", "expected an object"),
+        ('{"model": "m", "method": "supervised", "version": 9}', "version 9"),
+        ('{"model": "m", "method": "supervised", "version": 1, "colour": 1}', "unknown fields"),
+        ("not json", "not a job spec"),
+    ],
+)
+def test_bad_specs_are_refused(text: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        JobSpec.from_json(text)
+
+
+async def test_async_spec(
+    clocked_server: LocalServer,
+    other: LocalServer,
+    clock: RecordingClock,
+    data: tuple[Dataset, Dataset],
+) -> None:
+    train, held_out = data
+    job = _create(train, held_out, clocked_server, clock)
+    source, target = clocked_server.async_client(), other.async_client()
+    try:
+        async_job = await AsyncJob.get(job.id, client=source, retry=clock.policy())
+        spec = await async_job.spec()
+        assert spec.training_sha256 == train.content_hash()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FinetuneKitWarning)
+            moved = await AsyncJob.create_from_spec(
+                spec, train, validation=held_out, client=target, retry=clock.policy()
+            )
+        assert moved.raw.seed == spec.seed
+    finally:
+        await source.close()
+        await target.close()
