@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
+    from ..classification._capabilities import CapabilityKey
     from ..classification._classify import (
         Classification,
         ExamplesInput,
@@ -44,7 +45,7 @@ logger = logging.getLogger("finetune_kit")
 
 def _chat_flow(
     name: str,
-    key: tuple[str, str],
+    key: CapabilityKey,
     text: TextInput,
     *,
     instructions: str | None,
