@@ -20,27 +20,35 @@ from ._exceptions import (
 )
 from ._version import __version__
 from .classification._batch import aclassify_batch, classify_batch
+from .classification._capabilities import Capabilities, capabilities
 from .classification._classify import (
     Classification,
+    ClassifyOptions,
     TokenUsage,
     aclassify,
     aclassify_many,
     classify,
     classify_many,
+    finished_results,
+    warm_up,
 )
 from .datasets._dataset import Dataset
 from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
 from .evaluate import Evaluation, LabelMetrics, compare
 from .facts._tokens import FinetuneKitWarning
 from .jobs._job import AsyncJob, Checkpoint, Event, Job, MetricsRow, MetricsSummary
+from .models._task import ClassificationTask
 from .models._tuned_model import AsyncTunedModel, TunedModel
 
 __all__ = [
     "AsyncJob",
     "AsyncTunedModel",
+    "Capabilities",
     "Checkpoint",
     "Classification",
     "ClassificationError",
+    "ClassificationTask",
+    "ClassifyOptions",
     "CostEstimate",
     "Dataset",
     "DatasetError",
@@ -70,8 +78,11 @@ __all__ = [
     "aclassify",
     "aclassify_batch",
     "aclassify_many",
+    "capabilities",
     "classify",
     "classify_batch",
     "classify_many",
     "compare",
+    "finished_results",
+    "warm_up",
 ]

@@ -18,9 +18,12 @@ import finetune_kit.local
 PUBLIC = [
     "AsyncJob",
     "AsyncTunedModel",
+    "Capabilities",
     "Checkpoint",
     "Classification",
     "ClassificationError",
+    "ClassificationTask",
+    "ClassifyOptions",
     "CostEstimate",
     "Dataset",
     "DatasetError",
@@ -50,10 +53,13 @@ PUBLIC = [
     "aclassify",
     "aclassify_batch",
     "aclassify_many",
+    "capabilities",
     "classify",
     "classify_batch",
     "classify_many",
     "compare",
+    "finished_results",
+    "warm_up",
 ]
 
 LOCAL_PUBLIC = ["FaultKind", "FaultRule", "Faults", "LocalServer", "ManualClock"]

@@ -40,6 +40,7 @@ __all__ = [
     "async_client",
     "capabilities",
     "capability_key",
+    "client_type_error",
     "forget_capabilities",
     "is_settled",
     "known_refusals",
@@ -150,7 +151,8 @@ def capabilities(client: openai.OpenAI | openai.AsyncOpenAI) -> Capabilities:
     return found if found is not None else _memory_for(client)
 
 
-def _client_error(where: str, expected: str, client: object) -> TypeError:
+def client_type_error(where: str, expected: str, client: object) -> TypeError:
+    """The TypeError for a client of the wrong kind, naming the client type ``where`` needs."""
     message = f"{where} needs an openai.{expected} client, not {type(client).__name__}"
     if expected == "OpenAI" and isinstance(client, openai.AsyncOpenAI):
         message += " (for an async client, await the async sibling: aclassify, AsyncTunedModel...)"
@@ -161,7 +163,7 @@ def _client_error(where: str, expected: str, client: object) -> TypeError:
 
 def _resolved(client: Any, where: str, kind: type[Any], resolve: Callable[[Any], Any]) -> Any:
     if client is not None and not isinstance(client, kind):
-        raise _client_error(where, kind.__name__, client)
+        raise client_type_error(where, kind.__name__, client)
     copy = resolve(client)
     # No client given: the default client's memory lives on its transport, which every
     # with_options() copy of it shares (the default client object itself is not ours).
