@@ -24,6 +24,8 @@ import openai
 from .._core.client import Flow, Request
 from .._exceptions import ClassificationError
 from ._capabilities import (
+    Capabilities,
+    CapabilityKey,
     known_refusals,
     mark_settled,
     note_followed_bias,
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 
     from openai.types.chat import ChatCompletion
 
-    from ._capabilities import CapabilityKey
     from ._labels import LabelsInput
     from ._prompts import ExamplesInput, TextInput
 
@@ -160,7 +161,7 @@ class Spec:
         *,
         labels: LabelsInput | LabelSet,
         model: str,
-        key: CapabilityKey,
+        key: CapabilityKey | tuple[str, str],
         instructions: str | None,
         examples: ExamplesInput | None,
         technique: TechniqueChoice,
@@ -168,7 +169,13 @@ class Spec:
         reasks: int,
         base_model: str | None,
     ) -> Spec:
-        """:meth:`of` from keywords (checked by :meth:`ClassifyOptions.of`)."""
+        """:meth:`of` from keywords (checked by :meth:`ClassifyOptions.of`).
+
+        ``key`` may be a bare (endpoint, model) pair: the spec then remembers nothing beyond
+        itself (pure request building, as in tests of the batch input files).
+        """
+        if isinstance(key, tuple):
+            key = CapabilityKey(Capabilities(), *key)
         options = ClassifyOptions.of(
             instructions=instructions,
             examples=examples,
