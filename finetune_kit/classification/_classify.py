@@ -450,6 +450,7 @@ def run_many(
                 run(0)
                 bar.update(1)
                 start = 1
+            workers = max(1, min(workers, len(items) - start))
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 _drain(pool, run, range(start, len(items)), workers, bar.update)
     except Exception as exc:
@@ -560,6 +561,7 @@ async def arun_many(
                 for i in indices:
                     await run(i)
 
+            workers = max(1, min(workers, len(items) - start))
             tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
