@@ -303,7 +303,7 @@ def test_workers_are_capped_at_the_number_of_texts(
             started.append(max_workers)
             super().__init__(max_workers=max_workers)
 
-    monkeypatch.setattr("finetune_kit.classification._classify.ThreadPoolExecutor", Recording)
+    monkeypatch.setattr("finetune_kit.classification._many.ThreadPoolExecutor", Recording)
     api.post("/chat/completions").mock(return_value=ok("cat", top=[("cat", -0.1)]))
     client = openai.OpenAI(api_key=KEY, base_url="https://api.test/v1")
 

@@ -13,6 +13,7 @@ or ``response_format`` moves one rung down; each refusal is remembered for the c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -33,7 +34,7 @@ from ._capabilities import (
     refused_parameter,
     remember_refusal,
 )
-from ._labels import KeyPlan, LabelSet, match_label, plan_for
+from ._labels import KeyPlan, LabelSet, cached_plan, match_label, plan_for
 from ._options import ClassifyOptions
 from ._prompts import answer_rule, structured_format, system_prompt, user_turns, with_label_rule
 from ._results import Classification, Technique, TechniqueChoice, TokenUsage
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from ._labels import LabelsInput
     from ._prompts import ExamplesInput, TextInput
 
-__all__ = ["Spec", "chat_request", "classify_steps"]
+__all__ = ["Spec", "chat_request", "classify_steps", "plan_off_loop"]
 
 logger = logging.getLogger("finetune_kit")
 
@@ -463,3 +464,13 @@ def classify_steps(
             ]
             continue
         return spec.unanswered(technique, answer, tally.usage())
+
+
+async def plan_off_loop(spec: Spec) -> None:
+    """Compute ``spec``'s token plan on a worker thread when it is not cached yet."""
+    # Loading an encoding takes 0.5-0.9 s of CPU: on the loop's thread it would stall every
+    # other task. Only the first call per labels and model pays the thread hop.
+    if spec.may_need_plan() and (
+        cached_plan(spec.labels.names, spec.encoding_model or spec.model) is None
+    ):
+        await asyncio.to_thread(spec.plan)
