@@ -332,3 +332,35 @@ def test_warm_up_loads_the_models_encoding(monkeypatch: pytest.MonkeyPatch) -> N
     fk.ClassificationTask(LABELS).warm_up(model="gpt-4.1")
 
     assert loaded == ["o200k_base", "cl100k_base", "o200k_base"]
+
+
+# --- No process-wide memory ------------------------------------------------------------------
+
+
+def test_no_module_level_mutable_state_but_weak_maps_and_pure_caches() -> None:
+    import importlib
+    import pkgutil
+    import weakref
+
+    import finetune_kit.classification
+    import finetune_kit.models
+
+    names = ["finetune_kit.evaluate"]
+    for package in (finetune_kit.classification, finetune_kit.models):
+        names += [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+    allowed = {
+        # What each client learnt, weakly keyed on the client (dies with it).
+        ("finetune_kit.classification._capabilities", "_memory"),
+        ("finetune_kit.classification._capabilities", "_memory_of_copy"),
+        # A cache of a pure function of immutable input (label names, model name).
+        ("finetune_kit.classification._labels", "_plans"),
+    }
+    found = set()
+    for name in names:
+        module = importlib.import_module(name)
+        for attribute, value in vars(module).items():
+            if attribute.startswith("__"):
+                continue
+            if isinstance(value, (dict, set, list, weakref.WeakKeyDictionary)):
+                found.add((name, attribute))
+    assert found == allowed

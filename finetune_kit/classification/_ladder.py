@@ -18,6 +18,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 import openai
@@ -55,11 +56,13 @@ LADDER: Final[tuple[Technique, ...]] = ("logit_bias", "structured", "prompt")
 _MAX_TOP_LOGPROBS: Final = 20
 _BIAS: Final = 100
 # The parameters without which a technique does not work at all.
-_TECHNIQUE_PARAMS: Final[dict[Technique, frozenset[str]]] = {
-    "logit_bias": frozenset({"logit_bias"}),
-    "structured": frozenset({"response_format"}),
-    "prompt": frozenset(),
-}
+_TECHNIQUE_PARAMS: Final[Mapping[Technique, frozenset[str]]] = MappingProxyType(
+    {
+        "logit_bias": frozenset({"logit_bias"}),
+        "structured": frozenset({"response_format"}),
+        "prompt": frozenset(),
+    }
+)
 
 
 @dataclass(frozen=True)
