@@ -83,10 +83,12 @@ class Capabilities:
 
     def refused(self, model: str, *, endpoint: str | None = None) -> frozenset[str]:
         """The parameters refused for ``model`` (at ``endpoint``, or at any endpoint)."""
+        with self._lock:
+            entries = list(self._refused.items())
         return frozenset().union(
             *(
                 params
-                for (where, name), params in self._refused.items()
+                for (where, name), params in entries
                 if name == model and endpoint in (None, where)
             )
         )
