@@ -106,6 +106,30 @@ async def test_a_changed_base_url_is_used_by_the_next_async_call(two_hosts: resp
     assert (first.call_count, second.call_count) == (1, 1)
 
 
+def test_the_copy_is_reused_only_while_the_client_is_unchanged() -> None:
+    from finetune_kit.classification._capabilities import async_client, sync_client
+
+    client = openai.OpenAI(api_key="sk-test", base_url=BASE_URL)
+    first = sync_client(client)
+
+    assert sync_client(client) is first
+    assert first.max_retries == 0
+    client.timeout = 5.0
+    second = sync_client(client)
+    assert second is not first
+    assert second.timeout == 5.0
+    headers: dict[str, str] = client._custom_headers  # type: ignore[assignment]
+    headers["X-Team"] = "search"  # changed in place
+    third = sync_client(client)
+    assert third is not second
+    assert third.default_headers["X-Team"] == "search"
+    aio = openai.AsyncOpenAI(api_key="sk-old", base_url=BASE_URL)
+    before = async_client(aio)
+    aio.api_key = "sk-new"
+    assert async_client(aio).api_key == "sk-new"
+    assert before.api_key == "sk-old"
+
+
 # --- Capabilities per client -----------------------------------------------------------------
 
 
@@ -352,6 +376,7 @@ def test_no_module_level_mutable_state_but_weak_maps_and_pure_caches() -> None:
         # What each client learnt, weakly keyed on the client (dies with it).
         ("finetune_kit.classification._capabilities", "_memory"),
         ("finetune_kit.classification._capabilities", "_memory_of_copy"),
+        ("finetune_kit.classification._capabilities", "_copies"),
         # A cache of a pure function of immutable input (label names, model name).
         ("finetune_kit.classification._labels", "_plans"),
     }
