@@ -389,3 +389,14 @@ def test_no_module_level_mutable_state_but_weak_maps_and_pure_caches() -> None:
             if isinstance(value, (dict, set, list, weakref.WeakKeyDictionary)):
                 found.add((name, attribute))
     assert found == allowed
+
+
+def test_importing_the_package_does_not_import_pandas() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, finetune_kit; print('pandas' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"
