@@ -1,6 +1,6 @@
 """What classify() costs on top of the request it sends, measured against a loopback server.
 
-Three numbers, each with its baseline measured in the same run:
+Four numbers, each with its baseline measured in the same run:
 
 1. client-side CPU per ``classify`` call against a bare ``client.chat.completions.create``
    with the same body (target: within 1.10x). CPU time of the calling thread only, so the
@@ -10,7 +10,9 @@ Three numbers, each with its baseline measured in the same run:
    next to the bare SDK doing the same requests with the same concurrency. The SDK spends a
    few milliseconds of CPU per request, under one GIL: at short latencies the process, not
    classify, is the limit (the bare rows show it).
-3. prompt tokens per call against a typical prompt-listing approach (a verbose system prompt
+3. the SDK-retries-off client copy: ``with_options(max_retries=0)`` per call against the
+   cached copy reused after checking that none of the client's settings changed.
+4. prompt tokens per call against a typical prompt-listing approach (a verbose system prompt
    listing the labels and asking for the label only), counted in the model's encoding.
 
 Usage: ``python benchmarks/classify_overhead.py [--n 2000] [--latency 0.2] [--concurrency 8]``
@@ -227,6 +229,19 @@ def prompt_tokens(client: openai.OpenAI) -> tuple[int, int]:
     return ours, typical
 
 
+def measure_client_copy(client: openai.OpenAI, n: int) -> tuple[float, float]:
+    """Seconds per ``with_options(max_retries=0)`` and per checked reuse of the cached copy."""
+    started = time.process_time()
+    for _ in range(n):
+        client.with_options(max_retries=0)
+    fresh = (time.process_time() - started) / n
+    sync_client(client)
+    started = time.process_time()
+    for _ in range(n):
+        sync_client(client)
+    return fresh, (time.process_time() - started) / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=2000, help="calls for the CPU measurement")
@@ -252,6 +267,12 @@ def main() -> None:
     print(
         f"client CPU per call: bare create {bare * 1e6:.0f} us, classify {ours * 1e6:.0f} us "
         f"-> {ours / bare:.2f}x (target <= 1.10x)"
+    )
+
+    fresh, reused = measure_client_copy(client, args.n)
+    print(
+        f"client copy per call: with_options {fresh * 1e6:.0f} us, checked reuse "
+        f"{reused * 1e6:.1f} us -> {reused / fresh:.2f}x"
     )
 
     server.latency = args.latency

@@ -1,12 +1,15 @@
 """Fine-tune on labelled texts, then classify with the tuned model — on the local backend.
 
+One ``ClassificationTask`` writes the training data and every request, so the tuned model is
+asked exactly what it was trained on (and the base model gets the same prompt).
+
 Swap ``server.client()`` for ``openai.OpenAI()`` (or ``openai.AzureOpenAI(...)``) to run the
 same code against a real endpoint.
 """
 
 from __future__ import annotations
 
-from finetune_kit import Dataset, Job, TunedModel, compare
+from finetune_kit import ClassificationTask, Job, compare
 from finetune_kit.local import LocalServer
 
 PRODUCTS = ["phone", "laptop", "kettle", "headphones", "charger", "camera"]
@@ -20,7 +23,10 @@ LABELS = [label for label in PHRASES for _ in PRODUCTS for _ in PHRASES[label]]
 
 
 def main() -> None:
-    dataset = Dataset.from_labels(TEXTS, LABELS, system="Classify the review's sentiment.")
+    task = ClassificationTask(
+        ["negative", "neutral", "positive"], instructions="Classify the review's sentiment."
+    )
+    dataset = task.dataset(TEXTS, LABELS)
     dataset.validate(model="gpt-4o-mini").raise_for_errors()
     train, held_out = dataset.split(test_size=0.25, seed=0)
 
@@ -29,11 +35,11 @@ def main() -> None:
         tuned = job.wait(poll_interval=0.5)
         print(job.metrics_summary().message)
 
-        labels = ["negative", "neutral", "positive"]
-        base = TunedModel("gpt-4o-mini", client=client).evaluate(held_out, labels=labels)
-        print(compare(base, tuned.evaluate(held_out, labels=labels)))
+        base = task.evaluate(held_out, model="gpt-4o-mini", client=client)
+        mine = task.evaluate(held_out, model=tuned.name, client=client)
+        print(compare(base, mine))
 
-        result = tuned.classify("My new charger stopped working", labels=labels)
+        result = task.classify("My new charger stopped working", model=tuned.name, client=client)
         print(result.label, result.probabilities)
 
 

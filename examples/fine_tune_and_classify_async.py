@@ -1,10 +1,11 @@
-"""The async twin of ``fine_tune_and_classify.py``: same flow with AsyncJob and aclassify."""
+"""The async twin of ``fine_tune_and_classify.py``: the same flow with AsyncJob and the task's
+async methods."""
 
 from __future__ import annotations
 
 import asyncio
 
-from finetune_kit import AsyncJob, Dataset, aclassify_many
+from finetune_kit import AsyncJob, ClassificationTask, compare
 from finetune_kit.local import LocalServer
 
 PRODUCTS = ["phone", "laptop", "kettle", "headphones", "charger", "camera"]
@@ -18,23 +19,28 @@ LABELS = [label for label in PHRASES for _ in PRODUCTS for _ in PHRASES[label]]
 
 
 async def main() -> None:
-    dataset = Dataset.from_labels(TEXTS, LABELS, system="Classify the review's sentiment.")
-    train, held_out = dataset.split(test_size=0.25, seed=0)
+    task = ClassificationTask(
+        ["negative", "neutral", "positive"], instructions="Classify the review's sentiment."
+    )
+    train, held_out = task.dataset(TEXTS, LABELS).split(test_size=0.25, seed=0)
+    # Load the token encoding now, off the event loop, rather than in the first request.
+    await asyncio.to_thread(task.warm_up, model="gpt-4o-mini")
 
     with LocalServer(speed=10) as server:
         async with server.async_client() as client:
             job = await AsyncJob.create(train, model="gpt-4o-mini", client=client)
             tuned = await job.wait(poll_interval=0.5)
-            results = await aclassify_many(
+            base = await task.aevaluate(held_out, model="gpt-4o-mini", client=client)
+            mine = await task.aevaluate(held_out, model=tuned.name, client=client)
+            print(compare(base, mine))
+            results = await task.aclassify_many(
                 ["My new charger stopped working", "The kettle is excellent"],
-                labels=["negative", "neutral", "positive"],
                 model=tuned.name,
                 client=client,
                 concurrency=4,
             )
             for result in results:
                 print(result)
-            del held_out
 
 
 if __name__ == "__main__":

@@ -23,13 +23,17 @@ from ._exceptions import (
 )
 from ._version import __version__
 from .classification._batch import aclassify_batch, classify_batch
+from .classification._capabilities import Capabilities, capabilities
 from .classification._classify import (
     Classification,
+    ClassifyOptions,
     TokenUsage,
     aclassify,
     aclassify_many,
     classify,
     classify_many,
+    finished_results,
+    warm_up,
 )
 from .datasets._dataset import Dataset
 from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
@@ -48,6 +52,7 @@ from .jobs._job import (
 )
 from .jobs._spec import JobSpec
 from .models._deployments import AsyncAzureDeployments, AzureDeployments, AzureResource, Deployment
+from .models._task import ClassificationTask
 from .models._tuned_model import AsyncTunedModel, TunedModel
 
 __all__ = [
@@ -56,9 +61,12 @@ __all__ = [
     "AsyncTunedModel",
     "AzureDeployments",
     "AzureResource",
+    "Capabilities",
     "Checkpoint",
     "Classification",
     "ClassificationError",
+    "ClassificationTask",
+    "ClassifyOptions",
     "Clock",
     "Comparison",
     "CostEstimate",
@@ -97,12 +105,15 @@ __all__ = [
     "aclassify",
     "aclassify_batch",
     "aclassify_many",
+    "capabilities",
     "classify",
     "classify_batch",
     "classify_many",
     "compare",
     "default_session",
     "facts_table",
+    "finished_results",
     "model_facts",
     "set_default_session",
+    "warm_up",
 ]

@@ -17,17 +17,18 @@ The numbers follow the usual definitions (scikit-learn's, with ``zero_division=0
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from ._exceptions import ClassificationError
-from .classification._classify import Classification, TokenUsage
+from .classification._results import Classification, TokenUsage
 from .display._compare import Comparison
 
 if TYPE_CHECKING:
-    from .classification._classify import Message
+    from .classification._prompts import Message
 
 __all__ = ["Evaluation", "LabelMetrics", "compare", "evaluation_items"]
 
@@ -63,6 +64,8 @@ class Evaluation(BaseModel):
         usage: tokens spent on the whole evaluation.
         golds: the true label of each example, in order.
         predictions: what was predicted for each example (None: no answer).
+        techniques: how many answers each rung of the ladder gave (``logit_bias``,
+            ``structured``, ``prompt``); see :attr:`technique`.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -79,6 +82,19 @@ class Evaluation(BaseModel):
     usage: TokenUsage = TokenUsage()
     golds: tuple[str, ...] = ()
     predictions: tuple[str | None, ...] = ()
+    techniques: dict[str, int] = {}
+
+    @property
+    def technique(self) -> str | None:
+        """The technique that gave every answer; ``"mixed"`` when several did, else None.
+
+        ``prompt`` means the endpoint allowed neither ``logit_bias`` nor structured output,
+        so the label list was added to the prompt: a tuned model then saw text it was not
+        trained on.
+        """
+        if not self.techniques:
+            return None
+        return next(iter(self.techniques)) if len(self.techniques) == 1 else "mixed"
 
     @property
     def abstained_rate(self) -> float:
@@ -130,6 +146,7 @@ class Evaluation(BaseModel):
             raise ValueError("nothing to evaluate: no examples")
         predicted: list[str | None] = []
         usage = TokenUsage()
+        techniques: Counter[str] = Counter()
         abstained = failed = 0
         for item in predictions:
             if isinstance(item, ClassificationError):
@@ -137,6 +154,7 @@ class Evaluation(BaseModel):
                 predicted.append(None)
             elif isinstance(item, Classification):
                 usage += item.usage
+                techniques[item.technique] += 1
                 abstained += item.label is None
                 predicted.append(item.label)
             else:
@@ -168,6 +186,7 @@ class Evaluation(BaseModel):
             usage=usage,
             golds=tuple(golds),
             predictions=tuple(predicted),
+            techniques=dict(techniques.most_common()),
         )
 
     def __str__(self) -> str:
@@ -177,6 +196,8 @@ class Evaluation(BaseModel):
             f"abstained {self.abstained_rate:.1%}   failed {self.failed_rate:.1%}   "
             f"tokens {self.usage.total_tokens:,}"
         )
+        if self.technique is not None:
+            summary += f"   technique {self.technique}"
         metrics = _table(
             ["label", "precision", "recall", "f1", "support"],
             [
@@ -289,12 +310,15 @@ def _f1_cell(evaluation: Evaluation, label: str) -> str:
 
 def evaluation_items(
     data: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+    *,
+    text_prompt: Callable[[str], list[dict[str, Any]]] | None = None,
 ) -> list[tuple[list[Message], str]]:
     """(conversation to classify, true label) pairs from labelled examples.
 
     Accepts a JSONL path, a :class:`~finetune_kit.Dataset` or any iterable of dicts. A chat
     example's true label is its final assistant message; the conversation before it is what
-    gets classified. Records of the form ``{"text": ..., "label": ...}`` work too.
+    gets classified, exactly as it is. Records of the form ``{"text": ..., "label": ...}``
+    work too: the text becomes ``text_prompt(text)`` (default: one user message).
 
     Raises:
         ValueError: an example has no final assistant answer (or text/label) to score.
@@ -305,13 +329,19 @@ def evaluation_items(
         data = Dataset.from_jsonl(data)
     items: list[tuple[list[Message], str]] = []
     for number, record in enumerate(data, start=1):
-        items.append(_item(record, number))
+        items.append(_item(record, number, text_prompt))
     return items
 
 
-def _item(record: Mapping[str, Any], number: int) -> tuple[list[Message], str]:
+def _item(
+    record: Mapping[str, Any],
+    number: int,
+    text_prompt: Callable[[str], list[dict[str, Any]]] | None,
+) -> tuple[list[Message], str]:
     text, label = record.get("text"), record.get("label")
     if isinstance(text, str) and isinstance(label, str):
+        if text_prompt is not None:
+            return list(text_prompt(text)), label
         return [{"role": "user", "content": text}], label
     messages = record.get("messages")
     if isinstance(messages, list) and len(messages) >= 2:

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from finetune_kit import Classification, ClassificationError, RetryPolicy, aclassify, classify
+from finetune_kit.classification._capabilities import capabilities
 from finetune_kit.classification._classify import (
     LabelSet,
     capability_key,
@@ -531,7 +532,9 @@ def test_refusals_are_remembered_per_endpoint_and_model(
 
     assert other.technique == "logit_bias"
     assert "logit_bias" in bodies(route)[2]
-    assert capability_key(client, "gpt-4o") == ("https://api.test/v1/", "gpt-4o")
+    assert capability_key(client, "gpt-4o").pair == ("https://api.test/v1/", "gpt-4o")
+    assert capabilities(client).refused("gpt-4o-mini") == {"logit_bias"}
+    assert capabilities(client).refused("gpt-4o") == frozenset()
 
 
 # --- Inputs ----------------------------------------------------------------------------------

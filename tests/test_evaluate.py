@@ -81,6 +81,21 @@ def test_per_label_metrics(evaluation: Evaluation) -> None:
         evaluation.metrics("fish")
 
 
+def test_the_technique_used_is_reported(evaluation: Evaluation) -> None:
+    assert evaluation.techniques == {"logit_bias": 9}
+    assert evaluation.technique == "logit_bias"
+    mixed = Evaluation.from_predictions(
+        ["cat", "dog"],
+        [
+            Classification(label="cat", technique="prompt", model="m"),
+            Classification(label="dog", technique="structured", model="m"),
+        ],
+    )
+    assert mixed.technique == "mixed"
+    assert mixed.techniques == {"prompt": 1, "structured": 1}
+    assert Evaluation.from_predictions(["cat", "dog"], ["cat", None]).technique is None
+
+
 def test_tokens_are_summed(evaluation: Evaluation) -> None:
     assert evaluation.usage.prompt_tokens == 90
     assert evaluation.usage.completion_tokens == 9
@@ -93,7 +108,8 @@ def test_table(evaluation: Evaluation) -> None:
     lines = text.splitlines()
     assert lines[0] == "Evaluation of ft:gpt-4o-mini:acme::1 on 10 examples"
     assert lines[1] == (
-        "accuracy 0.500   macro-F1 0.548   abstained 10.0%   failed 10.0%   tokens 99"
+        "accuracy 0.500   macro-F1 0.548   abstained 10.0%   failed 10.0%   tokens 99   "
+        "technique logit_bias"
     )
     assert lines[3].split() == ["label", "precision", "recall", "f1", "support"]
     assert lines[4].split() == ["cat", "0.667", "0.500", "0.571", "4"]

@@ -132,6 +132,81 @@ def test_evaluate_scores_a_held_out_dataset(api: respx.Router, client: openai.Op
     assert evaluation.usage.requests == 5
 
 
+def test_evaluate_sends_each_example_exactly_as_in_the_data(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    route = api.post("/chat/completions").mock(side_effect=_by_text)
+    held_out = Dataset(
+        [
+            {
+                "messages": [
+                    {"role": "system", "content": "Which animal?"},
+                    {"role": "user", "content": "it barks"},
+                    {"role": "assistant", "content": "dog"},
+                ]
+            },
+            {
+                "messages": [
+                    {"role": "user", "content": "it purrs"},
+                    {"role": "assistant", "content": "cat"},
+                ]
+            },
+        ]
+    )
+
+    evaluation = TunedModel(NAME, client=client).evaluate(held_out, progress=False)
+
+    first, second = bodies(route)
+    assert first["messages"] == [
+        {"role": "system", "content": "Which animal?"},
+        {"role": "user", "content": "it barks"},
+    ]
+    assert second["messages"] == [{"role": "user", "content": "it purrs"}]
+    assert first["logit_bias"] == {"30146": 100, "8837": 100}  # dog, cat in o200k_base
+    assert evaluation.technique == "logit_bias"
+    assert evaluation.accuracy == 1.0
+
+
+async def test_evaluate_lists_the_labels_only_when_nothing_else_is_allowed(
+    api: respx.Router, async_client: openai.AsyncOpenAI
+) -> None:
+    route = api.post("/chat/completions").mock(
+        side_effect=[refused("logit_bias"), refused("response_format"), ok("dog"), ok("cat")]
+    )
+    held_out = Dataset.from_labels(["it barks", "it purrs"], ["dog", "cat"], system="Which animal?")
+
+    evaluation = await AsyncTunedModel(NAME, client=async_client).evaluate(held_out, progress=False)
+
+    last = bodies(route)[-1]
+    # One system message: the data's own, with the label list added to it.
+    assert last["messages"] == [
+        {
+            "role": "system",
+            "content": "Which animal?\nReply with only one of these labels: dog, cat",
+        },
+        {"role": "user", "content": "it purrs"},
+    ]
+    assert evaluation.technique == "prompt"
+    assert evaluation.accuracy == 1.0
+
+
+def test_evaluate_with_labels_whose_first_tokens_collide_skips_logit_bias(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    # "refund" and "refund request" share their first token: a model tuned to answer the
+    # labels cannot answer with aliases, so structured output carries the restriction.
+    route = api.post("/chat/completions").mock(return_value=ok('{"label": "refund"}'))
+    held_out = [{"text": "x", "label": "refund"}, {"text": "y", "label": "refund request"}]
+
+    evaluation = TunedModel(NAME, client=client).evaluate(
+        held_out, labels=["refund", "refund request"], progress=False
+    )
+
+    assert all("logit_bias" not in body for body in bodies(route))
+    assert bodies(route)[0]["messages"] == [{"role": "user", "content": "x"}]
+    assert evaluation.technique == "structured"
+
+
 def test_shutdown_date_from_the_models_endpoint(api: respx.Router, client: openai.OpenAI) -> None:
     api.get(f"/models/{NAME}").mock(
         return_value=httpx.Response(200, json=_model_json(shutdown_date="2027-01-14"))

@@ -91,7 +91,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--model", "-m", required=True, action="append", help="a model to score (repeatable)"
     )
     evaluate.add_argument("--labels", "-l", help="the label set (default: the file's labels)")
-    evaluate.add_argument("--instructions", "-i", help="what the classification is about")
+    evaluate.add_argument(
+        "--instructions",
+        "-i",
+        help="use classify's own prompt with these instructions instead of each example's own",
+    )
     evaluate.add_argument(
         "--concurrency", type=int, default=8, help="requests in flight (default 8)"
     )

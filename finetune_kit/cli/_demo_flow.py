@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from ..datasets._dataset import Dataset
 from ..evaluate import compare
 from ..jobs._job import Job
-from ..models._tuned_model import TunedModel
+from ..models._task import ClassificationTask
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,7 +116,10 @@ def run_demo(
     texts, labels = load_demo_data()
     label_set = sorted(set(labels))
     counts = Counter(labels)
-    dataset = Dataset.from_labels(texts, labels, system=_SYSTEM)
+    # One task writes the prompt for training and for every request: the tuned model is
+    # asked exactly what it was trained on.
+    task = ClassificationTask(label_set, instructions=_SYSTEM)
+    dataset = task.dataset(texts, labels)
     say(
         f"dataset   {len(dataset)} labelled messages, {len(label_set)} labels: "
         + ", ".join(f"{name} ({counts[name]})" for name in label_set)
@@ -179,16 +181,16 @@ def run_demo(
     summary.trained_tokens = job.trained_tokens
     say(f"tuned     {tuned.name} ({job.trained_tokens or 0:,} trained tokens)")
 
-    base_eval = TunedModel(model, client=client).evaluate(
-        held_out, labels=label_set, progress=progress, retry=retry
+    base_eval = task.evaluate(held_out, model=model, client=client, progress=progress, retry=retry)
+    tuned_eval = task.evaluate(
+        held_out, model=tuned.name, client=client, progress=progress, retry=retry
     )
-    tuned_eval = tuned.evaluate(held_out, labels=label_set, progress=progress, retry=retry)
     summary.base_accuracy, summary.tuned_accuracy = base_eval.accuracy, tuned_eval.accuracy
     summary.base_macro_f1, summary.tuned_macro_f1 = base_eval.macro_f1, tuned_eval.macro_f1
     say(f"evaluate  on the {len(held_out)} held-out messages:\n{compare(base_eval, tuned_eval)}")
 
     for text in _SAMPLES:
-        result = tuned.classify(text, labels=label_set, retry=retry)
+        result = task.classify(text, model=tuned.name, client=client, retry=retry)
         probabilities = result.probabilities or {}
         top = sorted(probabilities.items(), key=lambda item: -item[1])[:3]
         shown = ", ".join(f"{name} {p:.0%}" for name, p in top)

@@ -15,6 +15,8 @@ import openai
 
 from .._core.client import Request, arun_flow, run_flow
 from ..classification import _batch, _classify
+from ..classification._capabilities import client_type_error
+from ..classification._options import ClassifyOptions, check_model
 from ..evaluate import Evaluation, evaluation_items
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
+    from ..classification._capabilities import CapabilityKey
     from ..classification._classify import (
         Classification,
         ExamplesInput,
@@ -44,7 +47,7 @@ logger = logging.getLogger("finetune_kit")
 
 def _chat_flow(
     name: str,
-    key: tuple[str, str],
+    key: CapabilityKey,
     text: TextInput,
     *,
     instructions: str | None,
@@ -130,6 +133,8 @@ class _ModelHandle(Generic[ClientT]):
     flow and run by each class with its own client.
     """
 
+    _client_type: type[ClientT]
+
     def __init__(
         self,
         name: str,
@@ -139,6 +144,9 @@ class _ModelHandle(Generic[ClientT]):
         base_model: str | None = None,
         checkpoint_step: int | None = None,
     ) -> None:
+        check_model(name, "name")
+        if client is not None and not isinstance(client, self._client_type):
+            raise client_type_error(f"{type(self).__name__}()", self._client_type.__name__, client)
         self.name = name
         self.job_id = job_id
         self.base_model = base_model
@@ -155,6 +163,24 @@ class _ModelHandle(Generic[ClientT]):
 # --- The classes -----------------------------------------------------------------------------
 
 
+def _options(
+    instructions: str | None,
+    examples: ExamplesInput | None,
+    technique: TechniqueChoice,
+    abstain_below: float | None,
+    reasks: int,
+    base_model: str | None,
+) -> ClassifyOptions:
+    return ClassifyOptions.of(
+        instructions=instructions,
+        examples=examples,
+        technique=technique,
+        abstain_below=abstain_below,
+        reasks=reasks,
+        base_model=base_model,
+    )
+
+
 class TunedModel(_ModelHandle[openai.OpenAI]):
     """A model to use and evaluate: a job's result, one of its checkpoints, or any name.
 
@@ -168,8 +194,10 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
         checkpoint_step: the step of the checkpoint this model is, when it is one.
     """
 
+    _client_type = openai.OpenAI
+
     def _api(self) -> openai.OpenAI:
-        return _classify.sync_client(self._client)
+        return _classify.sync_client(self._client, "TunedModel")
 
     def chat(
         self,
@@ -220,18 +248,11 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
         reasks: int = 2,
     ) -> Classification:
         """:func:`~finetune_kit.classify` with this model (see there for the arguments)."""
-        return _classify.classify(
-            text,
-            labels=labels,
-            model=self.name,
-            client=self._client,
-            instructions=instructions,
-            examples=examples,
-            technique=technique,
-            abstain_below=abstain_below,
-            retry=retry,
-            reasks=reasks,
-            base_model=self.base_model,
+        options = _options(
+            instructions, examples, technique, abstain_below, reasks, self.base_model
+        )
+        return _classify.classify_with(
+            text, labels, self.name, self._client, options, retry, where="TunedModel.classify()"
         )
 
     def classify_many(
@@ -249,20 +270,19 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
         progress: bool = True,
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_many` with this model (see there)."""
-        return _classify.classify_many(
+        options = _options(
+            instructions, examples, technique, abstain_below, reasks, self.base_model
+        )
+        return _classify.run_many(
             texts,
-            labels=labels,
-            model=self.name,
-            client=self._client,
-            instructions=instructions,
-            examples=examples,
-            technique=technique,
-            abstain_below=abstain_below,
-            retry=retry,
-            reasks=reasks,
-            base_model=self.base_model,
-            concurrency=concurrency,
-            progress=progress,
+            labels,
+            self.name,
+            self._client,
+            options,
+            retry,
+            concurrency,
+            progress,
+            where="TunedModel.classify_many()",
         )
 
     def classify_batch(
@@ -310,26 +330,35 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
     ) -> Evaluation:
         """Classify a labelled held-out set and score the answers.
 
-        ``instructions``, ``technique``, ``abstain_below`` and ``retry`` are those of
-        :meth:`classify`.
+        Each example's conversation is sent exactly as in the data, minus the final answer:
+        the model is asked what it was trained on. The label restriction rides on
+        ``logit_bias`` (or structured output); only when the endpoint allows neither are the
+        labels listed in the prompt (``Evaluation.technique`` says which was used).
+        ``technique``, ``abstain_below`` and ``retry`` are those of :meth:`classify`.
 
         Args:
             dataset: a JSONL path, a :class:`~finetune_kit.Dataset` or dicts: chat examples
                 ending with the assistant's label, or ``{"text", "label"}`` records.
             labels: the label set; default: the true labels found, in order of appearance.
             concurrency: requests in flight at once.
+            instructions: instead of the data's own prompt, classify's system prompt with
+                these instructions and the label list (zero-shot use of a base model).
             progress: show a progress bar.
         """
         texts, golds, label_set = _evaluation_inputs(dataset, labels)
-        results = self.classify_many(
+        options = _options(instructions, None, technique, abstain_below, 2, self.base_model)
+        # Without instructions, each example is sent exactly as in the data (as trained).
+        results = _classify.run_many(
             texts,
-            labels=label_set,
-            instructions=instructions,
-            technique=technique,
-            abstain_below=abstain_below,
-            retry=retry,
-            concurrency=concurrency,
-            progress=progress,
+            label_set,
+            self.name,
+            self._client,
+            options,
+            retry,
+            concurrency,
+            progress,
+            as_trained=instructions is None,
+            where="TunedModel.evaluate()",
         )
         names = _classify.LabelSet.of(label_set).names
         return Evaluation.from_predictions(golds, results, labels=names, model=self.name)
@@ -354,8 +383,10 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
 class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI]):
     """The async sibling of :class:`TunedModel` (same constructor, coroutine methods)."""
 
+    _client_type = openai.AsyncOpenAI
+
     def _api(self) -> openai.AsyncOpenAI:
-        return _classify.async_client(self._client)
+        return _classify.async_client(self._client, "AsyncTunedModel")
 
     async def chat(
         self,
@@ -393,18 +424,17 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI]):
         reasks: int = 2,
     ) -> Classification:
         """See :meth:`TunedModel.classify`."""
-        return await _classify.aclassify(
+        options = _options(
+            instructions, examples, technique, abstain_below, reasks, self.base_model
+        )
+        return await _classify.aclassify_with(
             text,
-            labels=labels,
-            model=self.name,
-            client=self._client,
-            instructions=instructions,
-            examples=examples,
-            technique=technique,
-            abstain_below=abstain_below,
-            retry=retry,
-            reasks=reasks,
-            base_model=self.base_model,
+            labels,
+            self.name,
+            self._client,
+            options,
+            retry,
+            where="AsyncTunedModel.classify()",
         )
 
     async def classify_many(
@@ -422,20 +452,19 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI]):
         progress: bool = True,
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_many`."""
-        return await _classify.aclassify_many(
+        options = _options(
+            instructions, examples, technique, abstain_below, reasks, self.base_model
+        )
+        return await _classify.arun_many(
             texts,
-            labels=labels,
-            model=self.name,
-            client=self._client,
-            instructions=instructions,
-            examples=examples,
-            technique=technique,
-            abstain_below=abstain_below,
-            retry=retry,
-            reasks=reasks,
-            base_model=self.base_model,
-            concurrency=concurrency,
-            progress=progress,
+            labels,
+            self.name,
+            self._client,
+            options,
+            retry,
+            concurrency,
+            progress,
+            where="AsyncTunedModel.classify_many()",
         )
 
     async def classify_batch(
@@ -483,15 +512,19 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI]):
     ) -> Evaluation:
         """See :meth:`TunedModel.evaluate`."""
         texts, golds, label_set = _evaluation_inputs(dataset, labels)
-        results = await self.classify_many(
+        options = _options(instructions, None, technique, abstain_below, 2, self.base_model)
+        # Without instructions, each example is sent exactly as in the data (as trained).
+        results = await _classify.arun_many(
             texts,
-            labels=label_set,
-            instructions=instructions,
-            technique=technique,
-            abstain_below=abstain_below,
-            retry=retry,
-            concurrency=concurrency,
-            progress=progress,
+            label_set,
+            self.name,
+            self._client,
+            options,
+            retry,
+            concurrency,
+            progress,
+            as_trained=instructions is None,
+            where="AsyncTunedModel.evaluate()",
         )
         names = _classify.LabelSet.of(label_set).names
         return Evaluation.from_predictions(golds, results, labels=names, model=self.name)

@@ -1,0 +1,302 @@
+"""ClassificationTask: one object builds a classifier's training data and its requests.
+
+A tuned model must be asked exactly what it was trained on. The task holds the labels and
+the instructions and writes the one prompt both sides use: :meth:`ClassificationTask.dataset`
+puts it in every training example, and :meth:`~ClassificationTask.classify`,
+:meth:`~ClassificationTask.classify_many` and :meth:`~ClassificationTask.evaluate` send the
+same messages, byte for byte, with the label restriction carried by ``logit_bias`` (or a
+structured-output ``enum``) rather than by extra prompt text. The label list is in the prompt
+from the start, so a base model can answer too and training teaches nothing it won't see.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..classification._classify import (
+    aclassify_with,
+    arun_many,
+    classify_with,
+    run_many,
+    warm_up,
+)
+from ..classification._labels import LabelSet
+from ..classification._options import ClassifyOptions, check_texts
+from ..classification._prompts import system_prompt
+from ..datasets._dataset import Dataset
+from ..evaluate import Evaluation, evaluation_items
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Mapping, Sequence
+
+    import openai
+
+    from .._core.retry import RetryPolicy
+    from ..classification._classify import Classification, ItemResult, LabelsInput
+    from ..classification._prompts import TextInput
+    from ..classification._results import TechniqueChoice
+
+__all__ = ["ClassificationTask"]
+
+
+class ClassificationTask:
+    """A classification: its labels and instructions, for training and for asking alike.
+
+    Args:
+        labels: a sequence of strings, an Enum class, or a mapping label -> description.
+        instructions: what the classification is about, first in the system prompt (default
+            ``"Classify the text."``); the labels are listed after it.
+
+    Example:
+        >>> task = ClassificationTask(["billing", "bug"], instructions="Route the ticket.")
+        >>> task.system_prompt
+        'Route the ticket.\\nReply with only one of these labels: billing, bug'
+    """
+
+    def __init__(self, labels: LabelsInput, *, instructions: str | None = None) -> None:
+        if instructions is not None and not isinstance(instructions, str):
+            raise TypeError(f"instructions must be a string, not {type(instructions).__name__}")
+        self.labels = LabelSet.of(labels)
+        self.instructions = instructions
+        self.system_prompt = system_prompt("prompt", self.labels, None, instructions)
+
+    def __repr__(self) -> str:
+        return (
+            f"ClassificationTask({list(self.labels.names)!r}, instructions={self.instructions!r})"
+        )
+
+    # --- the prompt ----------------------------------------------------------------------
+
+    def messages(self, text: str) -> list[dict[str, Any]]:
+        """What the model is sent for ``text``: the task's system prompt, then the text."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, not {type(text).__name__}")
+        return [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": text},
+        ]
+
+    def dataset(self, texts: Iterable[str], labels: Iterable[str]) -> Dataset:
+        """Training examples: each text's :meth:`messages`, then its label as the answer.
+
+        Raises:
+            TypeError: ``texts`` or ``labels`` is one string.
+            ValueError: the lengths differ, or a label is not one of the task's.
+        """
+        for name, value in (("texts", texts), ("labels", labels)):
+            if isinstance(value, str):
+                raise TypeError(f"{name} must be a list, not one string")
+        golds = list(labels)
+        unknown = sorted({g for g in golds if g not in self.labels.names}, key=str)
+        if unknown:
+            raise ValueError(f"labels {unknown!r} are not among {list(self.labels.names)!r}")
+        return Dataset.from_pairs(texts, golds, system=self.system_prompt)
+
+    def warm_up(self, *, model: str, base_model: str | None = None) -> None:
+        """Load ``model``'s token encoding ahead of the first call (see :func:`warm_up`)."""
+        warm_up(model=model, base_model=base_model)
+
+    # --- asking --------------------------------------------------------------------------
+
+    def classify(
+        self,
+        text: str,
+        *,
+        model: str,
+        client: openai.OpenAI | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        reasks: int = 2,
+        base_model: str | None = None,
+    ) -> Classification:
+        """Classify ``text`` with ``model``, sending exactly the task's training prompt.
+
+        The arguments are those of :func:`~finetune_kit.classify`.
+        """
+        options = _options(technique, abstain_below, reasks, base_model)
+        return classify_with(
+            self._prompt(text),
+            self.labels,
+            model,
+            client,
+            options,
+            retry,
+            as_trained=True,
+            where="ClassificationTask.classify()",
+        )
+
+    async def aclassify(
+        self,
+        text: str,
+        *,
+        model: str,
+        client: openai.AsyncOpenAI | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        reasks: int = 2,
+        base_model: str | None = None,
+    ) -> Classification:
+        """The async sibling of :meth:`classify`."""
+        options = _options(technique, abstain_below, reasks, base_model)
+        return await aclassify_with(
+            self._prompt(text),
+            self.labels,
+            model,
+            client,
+            options,
+            retry,
+            as_trained=True,
+            where="ClassificationTask.aclassify()",
+        )
+
+    def classify_many(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str,
+        client: openai.OpenAI | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        reasks: int = 2,
+        base_model: str | None = None,
+        concurrency: int = 8,
+        progress: bool = True,
+    ) -> list[ItemResult]:
+        """:meth:`classify` for many texts (see :func:`~finetune_kit.classify_many`)."""
+        options = _options(technique, abstain_below, reasks, base_model)
+        return run_many(
+            [self._prompt(t) for t in check_texts(texts)],
+            self.labels,
+            model,
+            client,
+            options,
+            retry,
+            concurrency,
+            progress,
+            as_trained=True,
+            where="ClassificationTask.classify_many()",
+        )
+
+    async def aclassify_many(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str,
+        client: openai.AsyncOpenAI | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        reasks: int = 2,
+        base_model: str | None = None,
+        concurrency: int = 8,
+        progress: bool = True,
+    ) -> list[ItemResult]:
+        """The async sibling of :meth:`classify_many`."""
+        options = _options(technique, abstain_below, reasks, base_model)
+        return await arun_many(
+            [self._prompt(t) for t in check_texts(texts)],
+            self.labels,
+            model,
+            client,
+            options,
+            retry,
+            concurrency,
+            progress,
+            as_trained=True,
+            where="ClassificationTask.aclassify_many()",
+        )
+
+    def evaluate(
+        self,
+        data: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+        *,
+        model: str,
+        client: openai.OpenAI | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        base_model: str | None = None,
+        concurrency: int = 8,
+        progress: bool = True,
+    ) -> Evaluation:
+        """Score ``model`` on labelled held-out data, asked exactly as in training.
+
+        Args:
+            data: a JSONL path, a :class:`~finetune_kit.Dataset` (e.g. a split of
+                :meth:`dataset`) or dicts. Chat examples are sent as they are (minus the
+                final answer); ``{"text", "label"}`` records get the task's prompt.
+
+        The other arguments are those of :meth:`classify_many`.
+        """
+        texts, golds = self._held_out(data)
+        options = _options(technique, abstain_below, 2, base_model)
+        results = run_many(
+            texts,
+            self.labels,
+            model,
+            client,
+            options,
+            retry,
+            concurrency,
+            progress,
+            as_trained=True,
+            where="ClassificationTask.evaluate()",
+        )
+        return Evaluation.from_predictions(golds, results, labels=self.labels.names, model=model)
+
+    async def aevaluate(
+        self,
+        data: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+        *,
+        model: str,
+        client: openai.AsyncOpenAI | None = None,
+        technique: TechniqueChoice = "auto",
+        abstain_below: float | None = None,
+        retry: RetryPolicy | None = None,
+        base_model: str | None = None,
+        concurrency: int = 8,
+        progress: bool = True,
+    ) -> Evaluation:
+        """The async sibling of :meth:`evaluate`."""
+        texts, golds = self._held_out(data)
+        options = _options(technique, abstain_below, 2, base_model)
+        results = await arun_many(
+            texts,
+            self.labels,
+            model,
+            client,
+            options,
+            retry,
+            concurrency,
+            progress,
+            as_trained=True,
+            where="ClassificationTask.aevaluate()",
+        )
+        return Evaluation.from_predictions(golds, results, labels=self.labels.names, model=model)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _prompt(self, text: TextInput) -> TextInput:
+        return self.messages(text) if isinstance(text, str) else text
+
+    def _held_out(
+        self, data: str | os.PathLike[str] | Iterable[Mapping[str, Any]]
+    ) -> tuple[list[TextInput], list[str]]:
+        texts: list[TextInput] = []
+        golds: list[str] = []
+        for conversation, gold in evaluation_items(data, text_prompt=self.messages):
+            texts.append(conversation)
+            golds.append(gold)
+        return texts, golds
+
+
+def _options(
+    technique: TechniqueChoice, abstain_below: float | None, reasks: int, base_model: str | None
+) -> ClassifyOptions:
+    return ClassifyOptions.of(
+        technique=technique, abstain_below=abstain_below, reasks=reasks, base_model=base_model
+    )
