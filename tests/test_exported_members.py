@@ -56,7 +56,15 @@ PUBLIC = [
     "compare",
 ]
 
-LOCAL_PUBLIC = ["FaultKind", "FaultRule", "Faults", "LocalServer", "ManualClock"]
+LOCAL_PUBLIC = [
+    "FaultKind",
+    "FaultRule",
+    "Faults",
+    "LocalServer",
+    "ManualClock",
+    "in_process_async_http_client",
+    "in_process_http_client",
+]
 
 
 def test_all_is_exactly_the_public_names_sorted() -> None:
