@@ -28,14 +28,20 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
 from finetune_kit import aclassify_many, classify, classify_many
 from finetune_kit.classification._classify import Spec, capability_key, sync_client
 from finetune_kit.facts._tokens import num_tokens_from_messages
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 MODEL = "gpt-4o-mini"
 LABELS = ["positive", "negative", "neutral"]
@@ -81,40 +87,41 @@ def _canned_completion() -> bytes:
     return json.dumps(body).encode()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    latency = 0.0
-    payload = b""
+class _Server:
+    """A canned-answer chat endpoint (Starlette under uvicorn) with a settable latency."""
 
+    def __init__(self) -> None:
+        self.latency = 0.0
+        self.payload = _canned_completion()
+        app = Starlette(routes=[Route("/v1/chat/completions", self._answer, methods=["POST"])])
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        config = uvicorn.Config(app, http="h11", lifespan="off", log_config=None, access_log=False)
+        self._uvicorn = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._uvicorn.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+        self._thread.start()
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as with a real API
-    server: _Server
+    @property
+    def port(self) -> int:
+        return int(self._sock.getsockname()[1])
 
-    def setup(self) -> None:
-        super().setup()
-        # Without NODELAY, Nagle and delayed ACKs add ~40 ms to every keep-alive response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    async def _answer(self, request: Request) -> Response:
+        await request.body()
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return Response(self.payload, media_type="application/json")
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", "0")))
-        if self.server.latency:
-            time.sleep(self.server.latency)
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(self.server.payload)))
-        self.end_headers()
-        self.wfile.write(self.server.payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        del format, args  # quiet
+    def shutdown(self) -> None:
+        self._uvicorn.should_exit = True
+        self._thread.join()
+        self._sock.close()
 
 
 def _start_server() -> _Server:
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.payload = _canned_completion()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return _Server()
 
 
 def _request_body(client: openai.OpenAI) -> dict[str, Any]:
@@ -240,7 +247,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = _start_server()
-    base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    base_url = f"http://127.0.0.1:{server.port}/v1"
     client = openai.OpenAI(api_key="sk-bench", base_url=base_url)
     async_client = openai.AsyncOpenAI(api_key="sk-bench", base_url=base_url)
     print(
