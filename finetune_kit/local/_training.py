@@ -65,9 +65,10 @@ def _examples(
         lines = check_training_file(data, inputs.method["type"], training=param == "training_file")
         examples, tokens = training_examples(data, inputs.method, inputs.base)
     except (FileProblem, BadData) as exc:
+        where = f"Line {exc.line}: " if isinstance(exc, BadData) and exc.line else ""
         return Failure(
             f"invalid_{param}",
-            f"The job failed due to an invalid {kind} file. {exc}",
+            f"The job failed due to an invalid {kind} file. {where}{exc}",
             param,
         )
     return examples, tokens, lines

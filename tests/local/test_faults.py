@@ -117,6 +117,16 @@ def test_slow_response_times_out() -> None:
         assert client.models.list().data
 
 
+async def test_slow_response_times_out_in_process() -> None:
+    # The request's read timeout applies in process too; the slow answer is cancelled.
+    with _server("slow@GET:/models,first=1,delay=60") as server:
+        client = server.async_client(max_retries=0, timeout=0.05)
+        with pytest.raises(openai.APITimeoutError):
+            await client.models.list()
+        assert (await client.models.list()).data
+        await client.close()
+
+
 def test_rate_is_deterministic_by_seed() -> None:
     def pattern(seed: int) -> list[bool]:
         faults = Faults([FaultRule("server_error", "/models", rate=0.5)], seed=seed)
