@@ -109,12 +109,8 @@ class _Routes:
 
     async def files_list(self, req: Request) -> Any:
         q = req.query_params
-        return await self._run(
-            lambda: self.store.files.list(
-                purpose=q.get("purpose"), after=q.get("after"), limit=q.get("limit"),
-                order=q.get("order"),
-            )
-        )  # fmt: skip
+        options = {key: q.get(key) for key in ("purpose", "after", "limit", "order")}
+        return await self._run(lambda: self.store.files.list(**options))
 
     async def files_get(self, req: Request) -> Any:
         return await self._run(lambda: self.store.files.get(_id(req)))
