@@ -23,25 +23,17 @@ import asyncio
 import json
 import math
 import platform
-import socket
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import openai
-import uvicorn
-from starlette.applications import Starlette
-from starlette.responses import Response
-from starlette.routing import Route
+from _canned import CannedServer
 
 from finetune_kit import aclassify_many, classify, classify_many
 from finetune_kit.classification._classify import Spec, capability_key, sync_client
 from finetune_kit.facts._tokens import num_tokens_from_messages
-
-if TYPE_CHECKING:
-    from starlette.requests import Request
 
 MODEL = "gpt-4o-mini"
 LABELS = ["positive", "negative", "neutral"]
@@ -87,44 +79,8 @@ def _canned_completion() -> bytes:
     return json.dumps(body).encode()
 
 
-class _Server:
-    """A canned-answer chat endpoint (Starlette under uvicorn) with a settable latency."""
-
-    def __init__(self) -> None:
-        self.latency = 0.0
-        self.payload = _canned_completion()
-        app = Starlette(routes=[Route("/v1/chat/completions", self._answer, methods=["POST"])])
-        self._sock = socket.socket()
-        # Accepted connections inherit NODELAY: without it, Nagle and delayed ACKs add
-        # ~40 ms to every keep-alive response.
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        config = uvicorn.Config(app, http="h11", lifespan="off", log_config=None, access_log=False)
-        self._uvicorn = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._uvicorn.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        return int(self._sock.getsockname()[1])
-
-    async def _answer(self, request: Request) -> Response:
-        await request.body()
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        return Response(self.payload, media_type="application/json")
-
-    def shutdown(self) -> None:
-        self._uvicorn.should_exit = True
-        self._thread.join()
-        self._sock.close()
-
-
-def _start_server() -> _Server:
-    return _Server()
+def _start_server() -> CannedServer:
+    return CannedServer(_canned_completion())
 
 
 def _request_body(client: openai.OpenAI) -> dict[str, Any]:
@@ -250,7 +206,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = _start_server()
-    base_url = f"http://127.0.0.1:{server.port}/v1"
+    base_url = server.base_url
     client = openai.OpenAI(api_key="sk-bench", base_url=base_url)
     async_client = openai.AsyncOpenAI(api_key="sk-bench", base_url=base_url)
     print(
