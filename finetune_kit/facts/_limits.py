@@ -13,6 +13,7 @@ __all__ = [
     "MAX_BATCH_REQUESTS",
     "MAX_FILE_BYTES",
     "MAX_METADATA_PAIRS",
+    "MAX_SUFFIX_CHARS",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_PART_BYTES",
     "MIN_TRAINING_EXAMPLES",
@@ -33,3 +34,5 @@ MIN_TRAINING_EXAMPLES: Final = 10
 MAX_BATCH_REQUESTS: Final = 50_000
 #: Most key-value pairs a ``metadata`` object may hold.
 MAX_METADATA_PAIRS: Final = 16
+#: Longest ``suffix`` a fine-tuning job accepts (it becomes part of the model's name).
+MAX_SUFFIX_CHARS: Final = 64

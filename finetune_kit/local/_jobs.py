@@ -17,7 +17,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any, Final
 
-from ..facts._limits import MAX_METADATA_PAIRS
+from ..facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
 from ..facts._models import model_facts
 from ._errors import ApiError, bad_request
 from ._inputs import method_of, result_csv, run_from_json, run_to_json
@@ -56,8 +56,10 @@ def _job_not_found(jid: str) -> ApiError:
 
 def _check_options(body: dict[str, Any]) -> None:
     suffix = body.get("suffix")
-    if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64):
-        raise bad_request("Invalid 'suffix': at most 64 characters.", param="suffix")
+    if suffix is not None and (not isinstance(suffix, str) or len(suffix) > MAX_SUFFIX_CHARS):
+        raise bad_request(
+            f"Invalid 'suffix': at most {MAX_SUFFIX_CHARS} characters.", param="suffix"
+        )
     metadata = body.get("metadata")
     if metadata is not None and (
         not isinstance(metadata, dict)
