@@ -25,15 +25,13 @@ import asyncio
 import json
 import math
 import platform
-import socket
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import openai
+from _canned import CannedServer
 
 from finetune_kit import aclassify_many, classify, classify_many
 from finetune_kit.classification._classify import Spec, capability_key, sync_client
@@ -83,40 +81,8 @@ def _canned_completion() -> bytes:
     return json.dumps(body).encode()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    latency = 0.0
-    payload = b""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as with a real API
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Without NODELAY, Nagle and delayed ACKs add ~40 ms to every keep-alive response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", "0")))
-        if self.server.latency:
-            time.sleep(self.server.latency)
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(self.server.payload)))
-        self.end_headers()
-        self.wfile.write(self.server.payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        del format, args  # quiet
-
-
-def _start_server() -> _Server:
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.payload = _canned_completion()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+def _start_server() -> CannedServer:
+    return CannedServer(_canned_completion())
 
 
 def _request_body(client: openai.OpenAI) -> dict[str, Any]:
@@ -255,7 +221,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = _start_server()
-    base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    base_url = server.base_url
     client = openai.OpenAI(api_key="sk-bench", base_url=base_url)
     async_client = openai.AsyncOpenAI(api_key="sk-bench", base_url=base_url)
     print(

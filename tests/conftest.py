@@ -98,15 +98,15 @@ def clock() -> RecordingClock:
 
 @pytest.fixture
 def clocked_server(clock: RecordingClock) -> Iterator[LocalServer]:
-    """A running local backend whose time is ``clock`` (default pace: jobs take seconds)."""
-    with LocalServer(clock=clock) as server:
+    """A local backend in process whose time is ``clock`` (default pace: jobs take seconds)."""
+    with LocalServer(clock=clock, in_process=True) as server:
         yield server
 
 
 @pytest.fixture
-def local_server() -> Iterator[LocalServer]:
-    """A running local backend (in memory, 100x speed, real clock)."""
-    with LocalServer(speed=100.0) as server:
+def local_server(clock: RecordingClock) -> Iterator[LocalServer]:
+    """A local backend in process, in memory, at 100x speed on ``clock``."""
+    with LocalServer(speed=100.0, clock=clock, in_process=True) as server:
         yield server
 
 

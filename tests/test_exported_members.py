@@ -78,7 +78,15 @@ PUBLIC = [
     "warm_up",
 ]
 
-LOCAL_PUBLIC = ["FaultKind", "FaultRule", "Faults", "LocalServer", "ManualClock"]
+LOCAL_PUBLIC = [
+    "FaultKind",
+    "FaultRule",
+    "Faults",
+    "LocalServer",
+    "ManualClock",
+    "in_process_async_http_client",
+    "in_process_http_client",
+]
 
 
 def test_all_is_exactly_the_public_names_sorted() -> None:

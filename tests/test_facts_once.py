@@ -46,21 +46,17 @@ def _price_lines() -> str:
     return "|".join(forms)
 
 
-_LOCAL = "removed by the local helper; the lead removes this mark at merge"
-
 CASES = [
     pytest.param(
         "default epochs",
         r"25_?000\s*//\s*\w+",
         {"facts/_models.py"},
-        marks=pytest.mark.xfail(strict=True, reason=f"local/_store.py: {_LOCAL}"),
         id="default-epochs",
     ),
     pytest.param(
         "tokens-per-message formula",
         r"(?i)tokens_per_message\s*(?::[^=\n]*)?=\s*3\b|\b3 per message\b",
         {"facts/_tokens.py"},
-        marks=pytest.mark.xfail(strict=True, reason=f"local/_chat.py: {_LOCAL}"),
         id="token-formula",
     ),
     pytest.param(

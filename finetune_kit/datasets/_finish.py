@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..facts._formats import format_mismatch
-from ..facts._limits import FILES_API_MAX_BYTES, UPLOADS_API_MAX_BYTES
+from ..facts._limits import MAX_FILE_BYTES, MAX_UPLOAD_BYTES
 from ._checker import Tally, token_counter
 from ._codes import MIN_EXAMPLES
 from ._examples import looks_like_classification
@@ -79,9 +79,9 @@ def finish(
             keep,
         )
     size = dataset.size_bytes
-    if size is not None and size > UPLOADS_API_MAX_BYTES:
+    if size is not None and size > MAX_UPLOAD_BYTES:
         head.add(None, "file_too_large", f"the file has {size:,} bytes; the limit is 8 GB", keep)
-    elif size is not None and size > FILES_API_MAX_BYTES:
+    elif size is not None and size > MAX_FILE_BYTES:
         head.add(
             None,
             "large_file",

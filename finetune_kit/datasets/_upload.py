@@ -39,7 +39,7 @@ from openai.types import FileObject
 
 from .._core.client import Request, arun_flow, once, resolve_async_client, resolve_client, run_flow
 from .._exceptions import DatasetError
-from ..facts._limits import FILES_API_MAX_BYTES, UPLOAD_PART_BYTES, UPLOADS_API_MAX_BYTES
+from ..facts._limits import MAX_FILE_BYTES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PART_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -64,11 +64,11 @@ __all__ = [
 logger = logging.getLogger("finetune_kit")
 
 #: Largest file the files API takes in one request; larger ones use the uploads API.
-FILES_API_LIMIT: Final = FILES_API_MAX_BYTES
+FILES_API_LIMIT: Final = MAX_FILE_BYTES
 #: Largest file the uploads API assembles.
-UPLOADS_API_LIMIT: Final = UPLOADS_API_MAX_BYTES
+UPLOADS_API_LIMIT: Final = MAX_UPLOAD_BYTES
 #: Size of each part sent to the uploads API.
-PART_SIZE: Final = UPLOAD_PART_BYTES
+PART_SIZE: Final = MAX_UPLOAD_PART_BYTES
 #: Files asked for per page when looking for an earlier identical upload.
 LIST_PAGE_SIZE: Final = 1000
 #: Pages of (newest) files looked through at most: the look-up's cost is bounded.

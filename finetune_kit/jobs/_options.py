@@ -26,6 +26,7 @@ import openai
 
 from .._core.retry import RetryPolicy
 from ..datasets._dataset import Dataset
+from ..facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
 from ..facts._tokens import FinetuneKitWarning
 
 if TYPE_CHECKING:
@@ -50,10 +51,8 @@ __all__ = [
 IDEMPOTENCY_METADATA_KEY: Final = "finetune_kit_idempotency_key"
 
 METHODS: Final[tuple[Method, ...]] = ("supervised", "dpo", "reinforcement")
-MAX_METADATA_PAIRS: Final = 16
 MAX_METADATA_KEY: Final = 64
 MAX_METADATA_VALUE: Final = 512
-MAX_SUFFIX: Final = 64
 _DATA_EXTENSIONS: Final = (".jsonl", ".json", ".csv", ".txt", ".gz")
 
 
@@ -196,7 +195,7 @@ class JobOptions:
             raise ValueError("method='reinforcement' needs grader= (the RFT grader config)")
         if self.method != "reinforcement" and grader is not None:
             raise ValueError(f"grader= is only for method='reinforcement', not {self.method!r}")
-        _optional_str("suffix", self.suffix, MAX_SUFFIX)
+        _optional_str("suffix", self.suffix, MAX_SUFFIX_CHARS)
         seed = self.seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"seed must be an int, not {_kind(self.seed)}")

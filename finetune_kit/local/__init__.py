@@ -1,9 +1,12 @@
 """The local backend: an OpenAI-compatible fine-tuning service on this machine.
 
-``LocalServer`` runs it in a background thread for tests, demos and trying pipelines without
-a key or a bill; ``finetune-kit serve`` runs it as a process. ``Faults``/``FaultRule`` inject
-errors, dropped connections and delays on demand; ``ManualClock`` makes time stand still
-until a test moves it. See docs/local-backend.md.
+``LocalServer`` serves it with uvicorn in a background thread (or, with
+``in_process=True``, with no socket at all) for tests, demos and trying pipelines without a
+key or a bill; ``finetune-kit serve`` runs it as a process. ``LocalServer.app`` is the ASGI
+app itself; :func:`in_process_http_client` / :func:`in_process_async_http_client` let an
+unmodified ``openai`` client talk to it in process. ``Faults``/``FaultRule`` inject errors,
+dropped connections and delays on demand; ``ManualClock`` makes time stand still until a
+test moves it. See docs/local-backend.md.
 """
 
 from __future__ import annotations
@@ -11,5 +14,14 @@ from __future__ import annotations
 from ._clock import ManualClock
 from ._faults import FaultKind, FaultRule, Faults
 from ._server import LocalServer
+from ._transport import in_process_async_http_client, in_process_http_client
 
-__all__ = ["FaultKind", "FaultRule", "Faults", "LocalServer", "ManualClock"]
+__all__ = [
+    "FaultKind",
+    "FaultRule",
+    "Faults",
+    "LocalServer",
+    "ManualClock",
+    "in_process_async_http_client",
+    "in_process_http_client",
+]

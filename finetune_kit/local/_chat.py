@@ -37,7 +37,6 @@ __all__ = [
     "Candidate",
     "Generated",
     "TokenChoice",
-    "count_prompt_tokens",
     "enum_schema",
     "find_aliases",
     "find_listed_labels",
@@ -115,25 +114,6 @@ def enum_schema(response_format: Any) -> tuple[str, list[str]] | None:
             if isinstance(sub, dict) and isinstance(sub.get("enum"), list):
                 return str(name), [str(v) for v in sub["enum"]]
     return None
-
-
-def count_prompt_tokens(messages: list[Any], enc: tiktoken.Encoding) -> int:
-    """Prompt tokens by the usual formula: 3 per message + encoded strings (+1 per name) + 3."""
-    total = 3
-    for message in messages:
-        total += 3
-        if not isinstance(message, dict):
-            continue
-        for key, value in message.items():
-            if isinstance(value, str):
-                total += len(enc.encode(value, disallowed_special=()))
-            elif isinstance(value, list):
-                for part in value:
-                    if isinstance(part, dict) and isinstance(part.get("text"), str):
-                        total += len(enc.encode(part["text"], disallowed_special=()))
-            if key == "name":
-                total += 1
-    return total
 
 
 @dataclass(frozen=True)

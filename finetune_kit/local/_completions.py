@@ -22,25 +22,24 @@ import random
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
-from ..facts._tokens import encoding_for_model
+from ..facts._tokens import TokenCounter, encoding_for_model
 from ._chat import (
     FLOOR_LOGIT,
     Candidate,
     Generated,
-    count_prompt_tokens,
     enum_schema,
     find_aliases,
     find_listed_labels,
     generate,
 )
 from ._errors import ApiError, bad_request
-from ._store import is_reasoning_model
+from ._models import is_reasoning_model
 from ._trainer import base_scores, content_text, context_text
 
 if TYPE_CHECKING:
     import tiktoken
 
-    from ._store import Store
+    from ._models import Models
     from ._trainer import LinearModel
 
 __all__ = ["BASE_REPLY", "REASONING_TOKENS", "create_chat_completion"]
@@ -222,13 +221,13 @@ def _choice(
     }
 
 
-def create_chat_completion(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+def create_chat_completion(models: Models, body: dict[str, Any]) -> dict[str, Any]:
     """Answer one chat completion request body (also used for batch lines)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("Missing required parameter: 'model'.", param="model")
     messages = _messages(body)
-    name, weights = store.resolve_model(model)
+    name, weights = models.resolve(model)
     reasoning = is_reasoning_model(name)
     if reasoning:
         _check_reasoning(body)
@@ -285,11 +284,11 @@ def create_chat_completion(store: Store, body: dict[str, Any]) -> dict[str, Any]
             )
         completion_tokens += len(out.tokens) + hidden
         choices.append(_choice(i, _apply_stop(out, body.get("stop")), enc, want_logprobs))
-    prompt_tokens = count_prompt_tokens(messages, enc)
+    prompt_tokens = TokenCounter(enc).messages(messages)[0]
     return {
         "id": "chatcmpl-" + secrets.token_hex(12),
         "object": "chat.completion",
-        "created": int(store.now()),
+        "created": int(models.now()),
         "model": name,
         "choices": choices,
         "usage": {

@@ -11,7 +11,9 @@ Kinds (the string form's names in brackets):
 - ``rate_limit`` (``429``): 429 ``rate_limit_exceeded`` with ``retry-after``/``retry-after-ms``.
 - ``insufficient_quota`` (``quota``): 429 ``insufficient_quota``; waiting does not help.
 - ``server_error`` (``500``) and ``unavailable`` (``503``).
-- ``drop`` (``drop``): close the connection without any response; nothing is performed.
+- ``drop`` (``drop``): close the connection before a response is complete; nothing is
+  performed. Over a socket the client sees the connection die; in process (see
+  :func:`~finetune_kit.local.in_process_http_client`) it sees the same transport error.
 - ``slow`` (``slow``): wait ``delay`` seconds, then answer normally.
 - ``drop_after`` (``drop-after``) and ``error_after`` (``500-after``): perform the request
   (the file or job *is* created), then drop the connection or answer 500 — what a client sees
@@ -30,9 +32,17 @@ import fnmatch
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-__all__ = ["FaultKind", "FaultRule", "Faults"]
+import anyio
+from starlette.responses import JSONResponse
+
+from ._errors import ApiError
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["Dropped", "FaultKind", "FaultRule", "Faults", "FaultsMiddleware"]
 
 FaultKind = Literal[
     "rate_limit",
@@ -208,3 +218,85 @@ def _float(text: str, item: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"bad number {text!r} in fault rule {item!r}") from None
+
+
+class Dropped(ConnectionResetError):
+    """Raised by :class:`FaultsMiddleware` to drop a connection (an injected fault).
+
+    uvicorn closes the connection of a response that was started but never finished; the
+    in-process transports turn this into the HTTP client's own transport error.
+    """
+
+
+_SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+
+
+def _fault_error(rule: FaultRule) -> ApiError:
+    """The error response a fault of ``rule.kind`` answers with (not for drops and delays)."""
+    kind = rule.kind
+    if kind == "rate_limit":
+        wait = rule.retry_after
+        return ApiError(
+            429,
+            f"Rate limit reached for requests on the local backend. Please try again in {wait:g}s.",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers={"retry-after": f"{wait:g}", "retry-after-ms": str(int(wait * 1000))},
+        )
+    if kind == "insufficient_quota":
+        return ApiError(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+        )
+    if kind == "unavailable":
+        return ApiError(
+            503,
+            "The server is overloaded or not ready yet.",
+            type="server_error",
+            code="service_unavailable",
+        )
+    return ApiError(500, _SERVER_ERROR, type="server_error")
+
+
+class FaultsMiddleware:
+    """Applies :class:`Faults` to requests; sits behind the front door (API paths).
+
+    ``drop_after`` and ``error_after`` let the request run to completion (so what it
+    creates exists) and throw its response away.
+    """
+
+    def __init__(self, app: ASGIApp, faults: Faults) -> None:
+        self.app = app
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rule = None
+        if scope["type"] == "http":
+            rule = self.faults.pick(scope["method"], scope["path"])
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        if rule.kind == "slow":
+            await anyio.sleep(rule.delay)
+            await self.app(scope, receive, send)
+            return
+        if rule.kind in ("drop_after", "error_after"):
+
+            async def swallow(message: Message) -> None:
+                del message  # the response is lost on its way back
+
+            await self.app(scope, receive, swallow)
+        if rule.kind in ("drop", "drop_after"):
+            await _drop(send)
+        error = _fault_error(rule)
+        response = JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+        await response(scope, receive, send)
+
+
+async def _drop(send: Send) -> None:
+    # A started, never finished response: uvicorn closes the connection (a response that
+    # never started would get a 500 instead).
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    raise Dropped("connection dropped by an injected fault")

@@ -1,7 +1,7 @@
 """What clients send, checked and decoded: job methods, training and batch files; results.
 
-Pure functions (no state, no I/O beyond a temporary file for the Dataset validator), used by
-:mod:`._store` when jobs are created, validated and trained, and when batches run.
+Pure functions (no state, no I/O), used when jobs are created and trained and when batches
+run. File checks are :mod:`._validate`'s.
 """
 
 from __future__ import annotations
@@ -9,12 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from ..facts._tokens import encoding_for_model
-from ._chat import count_prompt_tokens
+from ..facts._tokens import TokenCounter, encoding_for_model
 from ._errors import bad_request
 from ._trainer import LinearModel, StepMetrics, TrainingExample, TrainingRun, context_text
 
@@ -28,7 +25,6 @@ __all__ = [
     "run_from_json",
     "run_to_json",
     "training_examples",
-    "validate_file",
 ]
 
 
@@ -82,26 +78,11 @@ class BadData(Exception):
         self.line = line
 
 
-def validate_file(data: bytes, base: str, *, ignore: tuple[str, ...]) -> tuple[int, str] | None:
-    """The first error the project's Dataset validator finds, as ``(line, message)``."""
-    from ..datasets._dataset import Dataset  # imported late: the server starts without it
-
-    with tempfile.TemporaryDirectory(prefix="finetune-kit-local-") as tmp:
-        path = Path(tmp) / "training.jsonl"
-        path.write_bytes(data)
-        report = Dataset.from_jsonl(path).validate(model=base)
-        errors = [e for e in report.errors if e.code not in ignore]
-    if not errors:
-        return None
-    first = errors[0]
-    return int(first.line or 0), f"{first.message} [{first.code}]"
-
-
 def training_examples(
     data: bytes, method: dict[str, Any], base: str
 ) -> tuple[list[TrainingExample], int]:
     """What the built-in model learns from each line, and the file's billable tokens."""
-    enc = encoding_for_model(base)
+    counter = TokenCounter(encoding_for_model(base))
     kind = method["type"]
     grader = method.get(kind, {}).get("grader") if kind == "reinforcement" else None
     reference_key = grader_reference(grader) if grader is not None else None
@@ -139,7 +120,7 @@ def training_examples(
             ]
         if not isinstance(messages, list):
             raise BadData(number, "missing 'messages' list")
-        tokens += count_prompt_tokens(messages, enc)
+        tokens += counter.messages(messages)[0]
         examples.extend(TrainingExample(context_text(ctx), ans) for ctx, ans in pairs)
     if not examples:
         raise BadData(0, "no assistant answers to learn from")

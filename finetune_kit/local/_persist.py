@@ -22,7 +22,7 @@ __all__ = ["Persistence"]
 class Persistence:
     """A document + blob store; in memory when ``data_dir`` is None.
 
-    Not thread-safe by itself: the :class:`~finetune_kit.local._store.Store` serialises calls.
+    Not thread-safe by itself: callers hold the lock of :class:`~finetune_kit.local._state.State`.
     """
 
     def __init__(self, data_dir: str | os.PathLike[str] | None) -> None:

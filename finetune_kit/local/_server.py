@@ -1,23 +1,35 @@
-"""``LocalServer``: the local backend in a background thread, with ready-made clients."""
+"""``LocalServer``: the local backend served by uvicorn in a background thread, or in process.
+
+The app is :func:`~finetune_kit.local._app.build_app`'s ASGI app. With ``in_process=True``
+nothing listens: the ready-made clients send requests straight to the app (see
+:mod:`._transport`), which is what most tests want.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import socket
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import openai
+import uvicorn
 
-from ._app import App, LocalHTTPServer
+from ._app import build_app
+from ._faults import Dropped
 from ._store import Store, Timing
+from ._transport import IN_PROCESS_ROOT, in_process_async_http_client, in_process_http_client
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable
     from types import TracebackType
+
+    from starlette.types import ASGIApp
 
     from ._faults import Faults
 
@@ -29,6 +41,38 @@ logger = logging.getLogger("finetune_kit")
 _PLACEHOLDER_KEY = "sk-local-no-key-needed"
 #: Azure API version the ready-made Azure client sends (any value is accepted).
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
+
+
+class _QuietDrops(logging.Filter):
+    """Keep uvicorn from logging an injected dropped connection as an application error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], Dropped))
+
+
+_UVICORN_LOGGER = logging.getLogger("uvicorn.error")
+if not any(isinstance(f, _QuietDrops) for f in _UVICORN_LOGGER.filters):
+    _UVICORN_LOGGER.addFilter(_QuietDrops())
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket (bound here so the port is known before uvicorn starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if host == "localhost":
+        family = socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit NODELAY: without it, Nagle's algorithm and the
+        # client's delayed ACK stall every kept-alive response by ~40 ms.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(("127.0.0.1" if host == "localhost" else host, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def _is_loopback(host: str) -> bool:
@@ -62,6 +106,8 @@ class LocalServer:
         clock: Time source in seconds (default ``time.time``); tests pass a fake one to move
             jobs forward without waiting.
         max_body_bytes: Larger request bodies get 413.
+        in_process: Listen on no socket: :meth:`start` only builds :attr:`app`, and the
+            ready-made clients send their requests straight to it (no network, no port).
     """
 
     def __init__(
@@ -75,6 +121,7 @@ class LocalServer:
         api_key: str | None = None,
         clock: Callable[[], float] | None = None,
         max_body_bytes: int = 512 * 1024 * 1024,
+        in_process: bool = False,
     ) -> None:
         if not _is_loopback(host) and not api_key:
             raise ValueError(
@@ -91,27 +138,57 @@ class LocalServer:
         self._api_key = api_key
         self._clock = clock or time.time
         self._max_body = max_body_bytes
-        self._httpd: LocalHTTPServer | None = None
+        self.in_process = in_process
+        self._app: ASGIApp | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._store: Store | None = None
+        self._running = False
         # Sync clients handed out by client()/azure_client(), closed on stop() so their pooled
-        # connections do not outlive the server (and leak ResourceWarnings in tests).
+        # connections (or in-process event loops) do not outlive the server.
         self._clients: weakref.WeakSet[openai.OpenAI] = weakref.WeakSet()
 
     def __repr__(self) -> str:
-        state = f"url={self.url!r}" if self._httpd is not None else "stopped"
+        state = f"url={self.url!r}" if self._running else "stopped"
         return f"LocalServer({state}, data_dir={self.data_dir!r}, speed={self.speed})"
+
+    @property
+    def app(self) -> ASGIApp:
+        """The backend as an ASGI app (built on first use; :meth:`stop` releases its state).
+
+        Mount it anywhere ASGI apps go, or give it to
+        :func:`~finetune_kit.local.in_process_http_client` to talk to it without a socket.
+        """
+        if self._app is None:
+            store = Store(
+                data_dir=self.data_dir, clock=self._clock, speed=self.speed, timing=Timing()
+            )
+            if self.faults is not None:
+                self.faults.reset()
+            self._store = store
+            self._app = build_app(
+                store, faults=self.faults, api_key=self._api_key, max_body_bytes=self._max_body
+            )
+        return self._app
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The server's time source (a :class:`ManualClock` in tests)."""
+        return self._clock
 
     @property
     def port(self) -> int:
         """The bound port (the requested one until started)."""
-        if self._httpd is None:
+        if self._socket is None:
             return self._requested_port
-        return int(self._httpd.server_address[1])
+        return int(self._socket.getsockname()[1])
 
     @property
     def root_url(self) -> str:
         """``http://host:port`` without a path (Azure clients take this as the endpoint)."""
+        if self.in_process:
+            return IN_PROCESS_ROOT
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
@@ -123,37 +200,53 @@ class LocalServer:
     @property
     def running(self) -> bool:
         """Whether the server is accepting requests."""
-        return self._httpd is not None
+        return self._running
+
+    def _config(self) -> uvicorn.Config:
+        return uvicorn.Config(
+            self.app,
+            http="h11",  # the pure-Python parser: the same behaviour on every install
+            loop="asyncio",
+            lifespan="off",
+            log_config=None,  # a library leaves logging configuration to its user
+            access_log=False,
+            timeout_keep_alive=120,
+            timeout_graceful_shutdown=2,
+            server_header=False,
+        )
 
     def start(self) -> LocalServer:
-        """Bind and serve in a daemon thread; returns ``self``."""
-        if self._httpd is not None:
+        """Serve in a daemon thread (or, in process, just build the app); returns ``self``."""
+        if self._running:
             return self
-        store = Store(data_dir=self.data_dir, clock=self._clock, speed=self.speed, timing=Timing())
-        if self.faults is not None:
-            self.faults.reset()
-        app = App(store, faults=self.faults, api_key=self._api_key)
+        app = self.app
+        if self.in_process:
+            self._running = True
+            return self
+        del app
         try:
-            httpd = LocalHTTPServer(
-                (self.host, self._requested_port), app, max_body_bytes=self._max_body
-            )
+            sock = _bind(self.host, self._requested_port)
         except BaseException:
-            store.close()
+            self._release()
             raise
-        self._store = store
-        self._httpd = httpd
+        server = uvicorn.Server(self._config())
+        self._socket = sock
+        self._uvicorn = server
         self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            target=server.run,
+            kwargs={"sockets": [sock]},
             name=f"finetune-kit-local:{self.port}",
             daemon=True,
         )
         self._thread.start()
+        self._running = True
         logger.info("local backend listening on %s", self.url)
         return self
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (what ``finetune-kit serve`` runs)."""
+        if self.in_process:
+            raise RuntimeError("an in-process LocalServer has nothing to serve")
         self.start()
         assert self._thread is not None
         try:
@@ -163,23 +256,31 @@ class LocalServer:
             self.stop()
 
     def stop(self) -> None:
-        """Stop serving, close open connections and release the state."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
+        """Stop serving, close open connections and clients, and release the state."""
+        if not self._running and self._app is None:
             return
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
+        self._running = False
+        server, self._uvicorn = self._uvicorn, None
+        if server is not None:
+            server.should_exit = True
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.close()
+            self._socket = None
         for client in list(self._clients):
             client.close()
         self._clients.clear()
+        self._release()
         logger.info("local backend stopped")
+
+    def _release(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._app = None
 
     def __enter__(self) -> LocalServer:
         return self.start()
@@ -207,10 +308,17 @@ class LocalServer:
         Clients made here are closed when the server stops.
         """
         client = openai.OpenAI(
-            api_key=self._key(api_key), base_url=self.url, max_retries=max_retries, timeout=timeout
+            api_key=self._key(api_key),
+            base_url=self.url,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=self._http_client(),
         )
         self._clients.add(client)
         return client
+
+    def _http_client(self) -> Any:
+        return in_process_http_client(self.app) if self.in_process else None
 
     def async_client(
         self,
@@ -219,9 +327,14 @@ class LocalServer:
         max_retries: int = 2,
         timeout: float = 60.0,
     ) -> openai.AsyncOpenAI:
-        """An ``openai.AsyncOpenAI`` aimed at this server."""
+        """An ``openai.AsyncOpenAI`` aimed at this server (close it with ``await .close()``)."""
+        http_client = in_process_async_http_client(self.app) if self.in_process else None
         return openai.AsyncOpenAI(
-            api_key=self._key(api_key), base_url=self.url, max_retries=max_retries, timeout=timeout
+            api_key=self._key(api_key),
+            base_url=self.url,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=http_client,
         )
 
     def azure_client(
@@ -242,6 +355,7 @@ class LocalServer:
             api_version=api_version,
             max_retries=max_retries,
             timeout=timeout,
+            http_client=self._http_client(),
         )
         self._clients.add(client)
         return client

@@ -15,11 +15,11 @@ import openai
 
 from finetune_kit import ClassificationTask, Dataset, Job, RetryPolicy
 from finetune_kit.cli._demo_flow import load_demo_data
+from finetune_kit.local import LocalServer
 
 if TYPE_CHECKING:
     import httpx
 
-    from finetune_kit.local import LocalServer
     from tests.conftest import RecordingClock
 
 MODEL = "gpt-4o-mini"
@@ -29,9 +29,7 @@ def _prompt_bytes(messages: list[dict[str, Any]]) -> bytes:
     return json.dumps(messages, ensure_ascii=False, sort_keys=True).encode()
 
 
-def test_requests_carry_exactly_the_training_prompt(
-    clocked_server: LocalServer, clock: RecordingClock
-) -> None:
+def test_requests_carry_exactly_the_training_prompt(clock: RecordingClock) -> None:
     texts, labels = load_demo_data()
     keep = [i for i, label in enumerate(labels) if label in {"coding", "trivia", "emotion"}]
     task = ClassificationTask(
@@ -47,8 +45,12 @@ def test_requests_carry_exactly_the_training_prompt(
         if request.url.path.endswith("/chat/completions"):
             sent.append(request.read())
 
-    with openai.DefaultHttpxClient(event_hooks={"request": [record]}) as http:
-        client = clocked_server.client().with_options(http_client=http)
+    # Over a real socket, so the HTTP client's own hook sees every request as sent.
+    with (
+        LocalServer(clock=clock) as server,
+        openai.DefaultHttpxClient(event_hooks={"request": [record]}) as http,
+    ):
+        client = server.client().with_options(http_client=http)
         _train_and_ask(task, train, held_out, client, clock.policy(), sent, texts[keep[0]])
 
 

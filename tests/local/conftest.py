@@ -1,6 +1,7 @@
 """The local backend's tests use the shared fixtures in ``tests/conftest.py``:
 
-``local_server`` (in memory, 100x speed, real clock), ``clock`` (a
-:class:`~finetune_kit.local.ManualClock` that moves only when advanced or "slept" on) and
-``clocked_server`` (a server on that clock).
+``clock`` (a :class:`~finetune_kit.local.ManualClock` that moves only when advanced or
+"slept" on), ``clocked_server`` (an in-process server on that clock) and ``local_server``
+(the same at 100x speed). Tests about sockets, uvicorn and ``finetune-kit serve`` start
+their own loopback servers.
 """

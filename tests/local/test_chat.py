@@ -49,7 +49,7 @@ def mclock() -> ManualClock:
 
 @pytest.fixture(scope="module")
 def server(mclock: ManualClock) -> Iterator[LocalServer]:
-    with LocalServer(clock=mclock) as srv:
+    with LocalServer(clock=mclock, in_process=True) as srv:
         yield srv
 
 
@@ -350,11 +350,14 @@ def test_unknown_and_deleted_models(client: openai.OpenAI, mclock: ManualClock) 
         client.models.delete("gpt-4o-mini")
 
 
-def test_models_retrieve_shutdown_dates(client: openai.OpenAI, tuned: str) -> None:
-    assert client.models.retrieve("gpt-4o-mini").shutdown_date == "2027-01-14"
-    assert client.models.retrieve("gpt-4.1-nano").shutdown_date == "2026-10-23"
-    assert client.models.retrieve(tuned).shutdown_date == "2027-01-14"
+def test_local_models_never_retire(client: openai.OpenAI, tuned: str) -> None:
+    # The backend's models are its own, not OpenAI's: OpenAI's retirement dates (2027-01-14
+    # for gpt-4o-mini, 2026-10-23 for gpt-4.1-nano) do not apply to them.
+    assert client.models.retrieve("gpt-4o-mini").shutdown_date is None
+    assert client.models.retrieve("gpt-4.1-nano").shutdown_date is None
+    assert client.models.retrieve(tuned).shutdown_date is None
     assert client.models.retrieve(tuned).owned_by == "local"
+    assert all(m.shutdown_date is None for m in client.models.list())
     ids = [m.id for m in client.models.list()]
     assert "gpt-4o-mini" in ids
     assert tuned in ids

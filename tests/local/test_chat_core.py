@@ -7,12 +7,10 @@ import random
 
 import pytest
 
-import finetune_kit.local
 from finetune_kit.facts._tokens import encoding_for_model
 from finetune_kit.local import FaultRule, Faults, ManualClock
 from finetune_kit.local._chat import (
     Candidate,
-    count_prompt_tokens,
     enum_schema,
     find_aliases,
     find_listed_labels,
@@ -27,16 +25,6 @@ from finetune_kit.local._trainer import (
 )
 
 ENC = encoding_for_model("gpt-4o-mini")
-
-
-def test_public_names() -> None:
-    assert finetune_kit.local.__all__ == [
-        "FaultKind",
-        "FaultRule",
-        "Faults",
-        "LocalServer",
-        "ManualClock",
-    ]
 
 
 def test_manual_clock() -> None:
@@ -90,12 +78,6 @@ def test_enum_schema() -> None:
     assert enum_schema(fmt) == ("label", ["a"])
     assert enum_schema({"type": "json_object"}) is None
     assert enum_schema(None) is None
-
-
-def test_count_prompt_tokens() -> None:
-    messages = [{"role": "user", "content": "hello", "name": "bob"}]
-    expected = 3 + 3 + len(ENC.encode("user")) + len(ENC.encode("hello")) + len(ENC.encode("bob"))
-    assert count_prompt_tokens(messages, ENC) == expected + 1
 
 
 def _gen(

@@ -27,7 +27,7 @@ def test_dataset_shape_and_provenance() -> None:
 def test_tuned_model_clearly_beats_base_on_held_out_split() -> None:
     train, test = stratified_split(demo_rows(), test_fraction=0.2, seed=0)
     clock = ManualClock()
-    with LocalServer(clock=clock) as server:
+    with LocalServer(clock=clock, in_process=True) as server:
         client = server.client(max_retries=0)
         job = client.fine_tuning.jobs.create(
             model="gpt-4o-mini",

@@ -40,8 +40,8 @@ def test_rule_validation() -> None:
         FaultRule("explode")  # type: ignore[arg-type]
 
 
-def _server(spec: str) -> LocalServer:
-    return LocalServer(faults=Faults.parse(spec), speed=100.0)
+def _server(spec: str, *, in_process: bool = True) -> LocalServer:
+    return LocalServer(faults=Faults.parse(spec), speed=100.0, in_process=in_process)
 
 
 def test_rate_limit_then_success() -> None:
@@ -78,16 +78,18 @@ def test_server_errors(kind: str, status: int) -> None:
         assert client.files.list().data == []
 
 
-def test_drop_performs_nothing() -> None:
-    with _server("drop@POST:/files,first=1") as server:
+@pytest.mark.parametrize("in_process", [True, False])
+def test_drop_performs_nothing(in_process: bool) -> None:
+    with _server("drop@POST:/files,first=1", in_process=in_process) as server:
         client = server.client(max_retries=0)
         with pytest.raises(openai.APIConnectionError):
             upload(client, small_training_file(12))
         assert client.files.list().data == []
 
 
-def test_drop_after_performs_the_request() -> None:
-    with _server("drop-after@POST:/fine_tuning/jobs,first=1") as server:
+@pytest.mark.parametrize("in_process", [True, False])
+def test_drop_after_performs_the_request(in_process: bool) -> None:
+    with _server("drop-after@POST:/fine_tuning/jobs,first=1", in_process=in_process) as server:
         client = server.client(max_retries=0)
         file_id = upload(client, small_training_file(12))
         with pytest.raises(openai.APIConnectionError):
@@ -108,11 +110,21 @@ def test_error_after_performs_the_request() -> None:
 
 
 def test_slow_response_times_out() -> None:
-    with _server("slow@GET:/models,first=1,delay=0.5") as server:
+    with _server("slow@GET:/models,first=1,delay=0.5", in_process=False) as server:
         client = server.client(max_retries=0, timeout=0.1)
         with pytest.raises(openai.APITimeoutError):
             client.models.list()
         assert client.models.list().data
+
+
+async def test_slow_response_times_out_in_process() -> None:
+    # The request's read timeout applies in process too; the slow answer is cancelled.
+    with _server("slow@GET:/models,first=1,delay=60") as server:
+        client = server.async_client(max_retries=0, timeout=0.05)
+        with pytest.raises(openai.APITimeoutError):
+            await client.models.list()
+        assert (await client.models.list()).data
+        await client.close()
 
 
 def test_rate_is_deterministic_by_seed() -> None:

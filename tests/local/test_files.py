@@ -13,7 +13,7 @@ from .helpers import small_training_file, upload
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from finetune_kit.local import LocalServer
+    from finetune_kit.local import LocalServer, ManualClock
 
 
 def test_file_create_list_retrieve_content_delete(local_server: LocalServer) -> None:
@@ -113,3 +113,42 @@ def test_sdk_chunked_upload_helper(local_server: LocalServer, tmp_path: Path) ->
     assert done.file is not None
     assert done.file.filename == "train.jsonl"
     assert client.files.content(done.file.id).content == data
+
+
+def test_size_limits(local_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import finetune_kit.local._files as files_module
+    from finetune_kit.facts._limits import MAX_UPLOAD_BYTES
+
+    client = local_server.client(max_retries=0)
+    monkeypatch.setattr(files_module, "MAX_FILE_BYTES", 6)
+    monkeypatch.setattr(files_module, "MAX_UPLOAD_PART_BYTES", 4)
+    with pytest.raises(openai.APIStatusError) as info:
+        upload(client, b"x" * 7)
+    assert info.value.status_code == 413
+    assert upload(client, b"x" * 6)
+    with pytest.raises(openai.BadRequestError, match="maximum"):
+        client.uploads.create(
+            bytes=MAX_UPLOAD_BYTES + 1,
+            filename="big.jsonl",
+            mime_type="text/jsonl",
+            purpose="batch",
+        )
+    pending = client.uploads.create(
+        bytes=8, filename="f.jsonl", mime_type="text/jsonl", purpose="batch"
+    )
+    with pytest.raises(openai.BadRequestError, match="maximum"):
+        client.uploads.parts.create(pending.id, data=b"x" * 5)
+    parts = [client.uploads.parts.create(pending.id, data=b"x" * 4).id for _ in range(2)]
+    done = client.uploads.complete(pending.id, part_ids=parts)
+    assert done.file is not None
+    assert done.file.bytes == 8  # larger than a files-API file may be: uploads allow more
+
+
+def test_an_expired_upload_refuses_parts(local_server: LocalServer, clock: ManualClock) -> None:
+    client = local_server.client(max_retries=0)
+    pending = client.uploads.create(
+        bytes=1, filename="f.jsonl", mime_type="text/jsonl", purpose="batch"
+    )
+    clock.advance(3600)
+    with pytest.raises(openai.BadRequestError, match="expired"):
+        client.uploads.parts.create(pending.id, data=b"x")

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import openai
 import pytest
 
+from finetune_kit.local import ManualClock
+
 from .helpers import SYSTEM, chat_line, jsonl, small_training_file, upload
 
 if TYPE_CHECKING:
-    from finetune_kit.local import LocalServer, ManualClock
+    from finetune_kit.local import LocalServer
 
 
 def _events(
@@ -120,14 +122,13 @@ def test_events_pagination_with_after_cursor(local_server: LocalServer) -> None:
 def _wait(
     server: LocalServer, client: openai.OpenAI, job_id: str
 ) -> openai.types.fine_tuning.FineTuningJob:
-    import time
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    clock = server.clock
+    assert isinstance(clock, ManualClock)
+    for _ in range(10_000):
         job = client.fine_tuning.jobs.retrieve(job_id)
         if job.status in ("succeeded", "failed", "cancelled"):
             return job
-        time.sleep(0.01)  # the server runs on the real clock at 100x speed
+        clock.advance(0.01)  # 1 s at the server's 100x speed
     raise AssertionError(f"{job_id} did not finish on {server.url}")
 
 
@@ -336,3 +337,29 @@ def test_identical_jobs_train_identically_without_a_seed(local_server: LocalServ
         for m in models
     ]
     assert replies[0].choices[0].logprobs == replies[1].choices[0].logprobs
+
+
+def test_suffix_and_metadata_limits(clocked_server: LocalServer) -> None:
+    from finetune_kit.facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
+
+    client = clocked_server.client(max_retries=0)
+    file_id = upload(client, small_training_file(12))
+    with pytest.raises(openai.BadRequestError) as info:
+        client.fine_tuning.jobs.create(
+            model="gpt-4o-mini", training_file=file_id, suffix="s" * (MAX_SUFFIX_CHARS + 1)
+        )
+    assert info.value.param == "suffix"
+    too_many = {f"k{i}": "v" for i in range(MAX_METADATA_PAIRS + 1)}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.fine_tuning.jobs.create(
+            model="gpt-4o-mini", training_file=file_id, metadata=too_many
+        )
+    assert info.value.param == "metadata"
+    job = client.fine_tuning.jobs.create(
+        model="gpt-4o-mini",
+        training_file=file_id,
+        suffix="s" * MAX_SUFFIX_CHARS,
+        metadata={f"k{i}": "v" for i in range(MAX_METADATA_PAIRS)},
+    )
+    assert str(job.fine_tuned_model or "") == ""  # not trained yet; the name comes later
+    assert job.status == "validating_files"
