@@ -145,3 +145,13 @@ def test_without_the_extra_the_command_names_it(
     monkeypatch.setitem(sys.modules, "azure.core", None)
     assert main(_args(service, "deploy", MODEL, "--yes")) == 2
     assert "finetune-kit[azure]" in capsys.readouterr().err
+
+
+def test_developer_tier_shows_no_hourly_charge(
+    service: Service, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(_args(service, "deploy", MODEL, "--sku", "DeveloperTier")) == 2
+    out = capsys.readouterr().out
+    assert "no hourly charge" in out
+    assert "/hour" not in out

@@ -192,13 +192,18 @@ def test_hosting_cost_comes_from_the_dated_facts() -> None:
     assert facts.hosting_per_hour is not None
     assert facts.checked is not None
     cost = estimate_hosting_cost(MODEL)
-    assert cost == HostingCost(MODEL, facts.hosting_per_hour, facts.checked)
+    assert cost == HostingCost(MODEL, facts.hosting_per_hour, facts.checked, "Standard")
     assert cost.per_day == pytest.approx(facts.hosting_per_hour * 24)
     assert cost.per_month == pytest.approx(facts.hosting_per_hour * 730)
     assert f"${facts.hosting_per_hour:,.2f}/hour" in str(cost)
     assert facts.checked.isoformat() in str(cost)
     assert "15 days" in str(cost)
     assert estimate_hosting_cost(MODEL, where="other") is None  # no prices for other servers
+    developer = estimate_hosting_cost(MODEL, sku="DeveloperTier")
+    assert developer is not None
+    assert developer.per_month == 0
+    assert "no hourly charge" in str(developer)
+    assert "24 hours" in str(developer)
 
 
 async def test_async_twin(service: Service, async_client: openai.AsyncOpenAI) -> None:

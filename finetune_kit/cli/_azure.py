@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_resource_arguments(deploy)
     deploy.add_argument("--name", help="the deployment name (default: from the model id)")
     deploy.add_argument(
-        "--sku", default="Standard", help="deployment type: Standard, GlobalStandard, Developer"
+        "--sku",
+        default="Standard",
+        help="deployment type: Standard, GlobalStandard, DeveloperTier (no hourly charge)",
     )
     deploy.add_argument("--capacity", type=_positive_int, default=1, help="SKU capacity")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for provisioning")
@@ -105,7 +107,7 @@ def _deploy(args: argparse.Namespace) -> int:
         resource = _resource(args)
     except ValueError as exc:
         return _fail("deploy", exc, 2)
-    cost = estimate_hosting_cost(args.model)
+    cost = estimate_hosting_cost(args.model, sku=args.sku)
     if cost is not None:
         sys.stdout.write(f"{cost}\n")
     else:

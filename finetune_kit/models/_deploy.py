@@ -82,7 +82,7 @@ class _Deployable:
             )
 
     def _finished(self, deployment: Deployment) -> Self:
-        cost = estimate_hosting_cost(self.model_id)
+        cost = estimate_hosting_cost(self.model_id, sku=deployment.sku)
         logger.info(
             "deployment %s of %s is %s%s",
             deployment.name,

@@ -44,6 +44,10 @@ __all__ = [
 IDLE_DELETION_DAYS: Final = 15
 #: From this many idle days on, a deployment is reported as near its deletion.
 IDLE_WARNING_DAYS: Final = 13
+#: Developer-tier deployments carry no hourly hosting charge (per-token billing only) and are
+#: deleted after a fixed 24 hours. ARM's SKU name is ``DeveloperTier``; "Developer" is
+#: accepted too, as the portal calls it.
+DEVELOPER_SKUS: Final = frozenset({"developertier", "developer"})
 #: Hours in an average month (365 * 24 / 12), the convention of Azure's pricing calculator.
 HOURS_PER_MONTH: Final = 730
 
@@ -54,13 +58,15 @@ class HostingCost:
 
     Attributes:
         model: the model the estimate is for.
-        per_hour: USD per hour while deployed.
+        per_hour: USD per hour while deployed (0 on the Developer tier).
         price_date: when the price was last checked against the provider's pricing page.
+        sku: the deployment type the estimate is for.
     """
 
     model: str
     per_hour: float
     price_date: dt.date
+    sku: str = "Standard"
 
     @property
     def per_day(self) -> float:
@@ -73,6 +79,11 @@ class HostingCost:
         return self.per_hour * HOURS_PER_MONTH
 
     def __str__(self) -> str:
+        if self.sku.lower() in DEVELOPER_SKUS:
+            return (
+                f"hosting {self.model} on the Developer tier: no hourly charge, billed per token "
+                "only; no SLA, and Azure deletes the deployment after 24 hours"
+            )
         return (
             f"hosting {self.model}: ${self.per_hour:,.2f}/hour, ${self.per_day:,.2f}/day, "
             f"about ${self.per_month:,.2f}/month while deployed, called or not (prices checked "
@@ -84,6 +95,7 @@ class HostingCost:
 def estimate_hosting_cost(
     model: str,
     *,
+    sku: str = "Standard",
     where: openai.OpenAI | openai.AsyncOpenAI | Session | EndpointKind | None = "azure",
     base_model: str | None = None,
     table: FactsTable | None = None,
@@ -92,6 +104,7 @@ def estimate_hosting_cost(
 
     Args:
         model: the fine-tuned model id (or its base).
+        sku: the deployment type; ``DeveloperTier`` has no hourly charge.
         where: whose prices: a client, a session or an endpoint kind; Azure by default, the
             endpoint that bills hosting.
         base_model: the base when ``model`` says nothing (a deployment name).
@@ -103,7 +116,8 @@ def estimate_hosting_cost(
     facts = facts_for(where, model, base_model=base_model, table=table)
     if facts.hosting_per_hour is None or facts.checked is None:
         return None
-    return HostingCost(model, facts.hosting_per_hour, facts.checked)
+    per_hour = 0.0 if sku.lower() in DEVELOPER_SKUS else facts.hosting_per_hour
+    return HostingCost(model, per_hour, facts.checked, sku)
 
 
 def idle_deadline(
