@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from typing import TYPE_CHECKING
 
@@ -11,8 +12,9 @@ pytest.importorskip("azure.core")
 pytest.importorskip("aiohttp")
 pytest.importorskip("uvicorn")
 
-from finetune_kit import estimate_hosting_cost
+from finetune_kit import default_session, estimate_hosting_cost, set_default_session
 from finetune_kit.cli._main import main
+from finetune_kit.local import ManualClock
 
 from .arm_service import MODEL, Service, StaticToken, serve
 
@@ -155,3 +157,21 @@ def test_developer_tier_shows_no_hourly_charge(
     out = capsys.readouterr().out
     assert "no hourly charge" in out
     assert "/hour" not in out
+
+
+def test_reusing_an_old_deployment_prints_the_idle_warning(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_args(service, "deploy", MODEL, "--yes", "--no-progress")) == 0
+    service.faults.system_data = {"lastModifiedAt": "2027-01-01T00:00:00Z"}
+    previous = default_session()
+    day = dt.datetime(2027, 1, 15, tzinfo=dt.timezone.utc).timestamp()
+    set_default_session(previous.with_options(clock=ManualClock(day)))
+    try:
+        assert main(_args(service, "deploy", MODEL, "--yes", "--no-progress")) == 0
+    finally:
+        set_default_session(previous)
+    err = capsys.readouterr().err
+    assert "warning: deployment" in err
+    assert "from 2027-01-16" in err
+    assert service.faults.seen.count("PUT") == 1  # reused, not redeployed
