@@ -52,6 +52,7 @@ from .jobs._job import (
 )
 from .jobs._spec import JobSpec
 from .models._deployments import AsyncAzureDeployments, AzureDeployments, AzureResource, Deployment
+from .models._hosting import HostingCost, estimate_hosting_cost
 from .models._task import ClassificationTask
 from .models._tuned_model import AsyncTunedModel, TunedModel
 
@@ -83,6 +84,7 @@ __all__ = [
     "FineTuningUnavailableError",
     "FinetuneKitError",
     "FinetuneKitWarning",
+    "HostingCost",
     "Job",
     "JobCancelledError",
     "JobError",
@@ -111,6 +113,7 @@ __all__ = [
     "classify_many",
     "compare",
     "default_session",
+    "estimate_hosting_cost",
     "facts_table",
     "finished_results",
     "model_facts",

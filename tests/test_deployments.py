@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 pytest.importorskip("azure.core")
 pytest.importorskip("aiohttp")
-uvicorn = pytest.importorskip("uvicorn")
-from azure.core.credentials import AccessToken  # noqa: E402
-from starlette.applications import Starlette  # noqa: E402
-from starlette.responses import JSONResponse, Response  # noqa: E402
+pytest.importorskip("uvicorn")
 
-from finetune_kit import DeploymentError, RetryPolicy  # noqa: E402
-from finetune_kit._core.client import run_flow  # noqa: E402
-from finetune_kit.local import ManualClock  # noqa: E402
-from finetune_kit.local._arm import ArmDeployments, arm_routes  # noqa: E402
-from finetune_kit.models._deployments import (  # noqa: E402
+from finetune_kit import DeploymentError, RetryPolicy
+from finetune_kit._core.client import run_flow
+from finetune_kit.models._deployments import (
     AsyncAzureDeployments,
     AzureDeployments,
     AzureResource,
@@ -29,109 +22,21 @@ from finetune_kit.models._deployments import (  # noqa: E402
     deployment_name_for,
 )
 
+from .arm_service import MODEL, AsyncStaticToken, Service, StaticToken, serve
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
-
-    from starlette.types import ASGIApp, Receive, Scope, Send
-
-MODEL = "gpt-4.1-mini-2025-04-14.ft-0123456789abcdef"
-
-
-class StaticToken:
-    """A credential that hands out one fake bearer token (the service only checks presence)."""
-
-    def get_token(self, *_scopes: str, **_kwargs: Any) -> AccessToken:
-        return AccessToken("fake-token", int(time.time()) + 3600)
-
-
-class AsyncStaticToken:
-    async def get_token(self, *_scopes: str, **_kwargs: Any) -> AccessToken:
-        return AccessToken("fake-token", int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-
-class Faults:
-    """ASGI middleware: the first `n` requests matching a method fail, before or after acting."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.plan: list[tuple[str, str]] = []  # (method, "before" | "after")
-        self.seen: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        method = scope["method"]
-        self.seen.append(method)
-        for i, (want, when) in enumerate(self.plan):
-            if want == method:
-                del self.plan[i]
-                if when == "before":
-                    await Response(status_code=503)(scope, receive, send)
-                    return
-
-                async def swallow(_message: Any) -> None:
-                    return None
-
-                await self.app(scope, receive, swallow)  # the service acts...
-                await JSONResponse(  # ...and the reply is lost in a gateway error
-                    {"error": {"code": "InternalServerError", "message": "lost"}},
-                    status_code=502,
-                )(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class Service:
-    def __init__(self) -> None:
-        self.clock = ManualClock(1_800_000_000.0)
-        self.arm = ArmDeployments(
-            clock=self.clock, model_exists=lambda m: m.startswith("gpt-"), provisioning_seconds=30
-        )
-        self.faults = Faults(Starlette(routes=arm_routes(self.arm)))
-        self.port = 0
-
-    def resource(self) -> AzureResource:
-        return AzureResource(
-            "sub-1", "rg-1", "acct-1", management_url=f"http://127.0.0.1:{self.port}"
-        )
-
-    def policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            sleep=self.clock.sleep, async_sleep=self.clock.asleep, clock=self.clock, jitter=0
-        )
-
-    def count(self) -> int:
-        return len(self.arm.list(("sub-1", "rg-1", "acct-1")))
 
 
 @pytest.fixture(scope="module")
 def _server() -> Iterator[Service]:
-    service = Service()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    service.port = sock.getsockname()[1]
-    config = uvicorn.Config(service.faults, log_level="error", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:  # startup handshake, not a timed wait
-        thread.join(0.01)
-    yield service
-    server.should_exit = True
-    thread.join(5)
+    with serve() as service:
+        yield service
 
 
 @pytest.fixture
 def service(_server: Service) -> Service:
-    for key in list(_server.arm._items):
-        _server.arm._items.pop(key)
-    _server.faults.plan.clear()
-    _server.faults.seen.clear()
-    return _server
+    return _server.reset()
 
 
 def _sync(service: Service) -> AzureDeployments:
@@ -322,3 +227,40 @@ def test_import_does_not_load_azure() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+def test_system_data_is_read_from_arm() -> None:
+    doc = {
+        "name": "d",
+        "properties": {"model": {"name": MODEL}, "provisioningState": "Succeeded"},
+        "systemData": {
+            "createdAt": "2026-11-01T08:00:00.1234567Z",
+            "lastModifiedAt": "2026-11-02T09:30:00+00:00",
+        },
+    }
+    dep = Deployment.from_arm(doc)
+    assert dep.created_at == dt.datetime(2026, 11, 1, 8, 0, 0, 123456, tzinfo=dt.timezone.utc)
+    assert dep.modified_at == dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.timezone.utc)
+    odd = Deployment.from_arm({"systemData": {"createdAt": "yesterday", "lastModifiedAt": 5}})
+    assert odd.created_at is None
+    assert odd.modified_at is None
+
+
+def test_on_state_sees_each_provisioning_state(service: Service) -> None:
+    states: list[str] = []
+    _sync(service).deploy(MODEL, on_state=lambda d: states.append(d.state))
+    assert states == ["Creating"] * 6 + ["Succeeded"]
+
+
+@pytest.mark.parametrize(("code", "puts"), [("InsufficientQuota", 1), ("Conflict", 2)])
+def test_a_quota_refusal_is_not_retried_but_a_conflict_is(
+    service: Service, code: str, puts: int
+) -> None:
+    service.faults.refusals = [("PUT", 409, code)]
+    deployments = _sync(service)
+    if puts == 1:
+        with pytest.raises(DeploymentError, match="quota"):
+            deployments.deploy(MODEL, wait=False)
+    else:
+        assert deployments.deploy(MODEL, wait=False).model == MODEL
+    assert service.faults.seen.count("PUT") == puts

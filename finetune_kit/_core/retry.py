@@ -245,6 +245,8 @@ def _classify_control_plane(exc: DeploymentError) -> tuple[bool, str]:
     if exc.status_code is None:  # no reply: a connection error or a read timeout
         return True, "connection error"
     reason = f"HTTP {exc.status_code}{f' {exc.code}' if exc.code else ''}"
+    if "quota" in (exc.code or "").lower():  # ARM's InsufficientQuota (409): waiting cannot help
+        return False, f"{reason}: waiting cannot help"
     if exc.status_code in _RETRIED_STATUSES or exc.status_code >= 500:
         return True, reason
     return False, f"{reason} is not retried"

@@ -24,9 +24,9 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 def _registrars() -> list[Registrar]:
     # Imported here, not at module top, so `finetune-kit --version` stays instant.
-    from . import _classify, _dataset, _demo, _job, _local
+    from . import _azure, _classify, _dataset, _demo, _job, _local
 
-    return [_demo.register, _dataset.register, _job.register, _classify.register, _local.register]
+    return [m.register for m in (_demo, _dataset, _job, _classify, _local, _azure)]
 
 
 def ask(question: str) -> bool | None:

@@ -27,6 +27,7 @@ run by :func:`run_flow` for :class:`AzureDeployments` and :func:`arun_flow` for
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import time
@@ -117,6 +118,8 @@ class Deployment:
         sku: the deployment type (``Standard``, ``GlobalStandard``, ``Developer``, ...).
         capacity: the SKU capacity.
         state: ARM's ``provisioningState`` (``Creating``, ``Succeeded``, ``Failed``, ...).
+        created_at: when it was created (ARM's ``systemData.createdAt``), if ARM said.
+        modified_at: when it was last changed (``systemData.lastModifiedAt``), if ARM said.
     """
 
     name: str
@@ -124,6 +127,8 @@ class Deployment:
     sku: str
     capacity: int | None
     state: str
+    created_at: dt.datetime | None = None
+    modified_at: dt.datetime | None = None
 
     @property
     def ready(self) -> bool:
@@ -137,13 +142,28 @@ class Deployment:
         model = props.get("model") or {}
         sku = doc.get("sku") or {}
         capacity = sku.get("capacity")
+        system = doc.get("systemData") or {}
         return cls(
             name=str(doc.get("name", "")),
             model=str(model.get("name", "")),
             sku=str(sku.get("name", "")),
             capacity=int(capacity) if isinstance(capacity, int) else None,
             state=str(props.get("provisioningState", "")),
+            created_at=_moment(system.get("createdAt")),
+            modified_at=_moment(system.get("lastModifiedAt")),
         )
+
+
+def _moment(value: object) -> dt.datetime | None:
+    """An ARM timestamp (ISO 8601, often with 7 fractional digits and ``Z``), or None."""
+    if not isinstance(value, str):
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip().replace("Z", "+00:00"))
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _error(status: int | None, body: object, headers: Mapping[str, str], what: str) -> Exception:
@@ -428,7 +448,13 @@ class _Deployments:
         return f"{type(self).__name__}(account={self.resource.account!r})"
 
     def _deploy(
-        self, model: str, name: str | None, sku: str, capacity: int, wait: bool
+        self,
+        model: str,
+        name: str | None,
+        sku: str,
+        capacity: int,
+        wait: bool,
+        on_state: Callable[[Deployment], None] | None = None,
     ) -> Flow[Deployment]:
         _check_model(model, sku, capacity)
         o = self._options
@@ -442,6 +468,7 @@ class _Deployments:
             timeout=o.timeout,
             poll_interval=o.poll_interval,
             clock=o.clock(),
+            on_state=on_state,
         )
 
     def _undeploy(self, name: str) -> Flow[bool]:
@@ -488,13 +515,16 @@ class AzureDeployments(_Deployments):
         sku: str = "Standard",
         capacity: int = 1,
         wait: bool = True,
+        on_state: Callable[[Deployment], None] | None = None,
     ) -> Deployment:
         """Deploy ``model`` (idempotent: an existing deployment of it is reused).
 
         Fine-tuned deployments are billed per hour while they exist, called or not; Azure
         deletes one left without calls for 15 days (the model stays, and can be redeployed).
+        ``on_state`` is called with the deployment as first seen and after each poll.
         """
-        return cast("Deployment", self._run(self._deploy(model, name, sku, capacity, wait)))
+        flow = self._deploy(model, name, sku, capacity, wait, on_state)
+        return cast("Deployment", self._run(flow))
 
     def get(self, name: str) -> Deployment | None:
         """The deployment called ``name``, or None."""
@@ -535,9 +565,11 @@ class AsyncAzureDeployments(_Deployments):
         sku: str = "Standard",
         capacity: int = 1,
         wait: bool = True,
+        on_state: Callable[[Deployment], None] | None = None,
     ) -> Deployment:
         """See :meth:`AzureDeployments.deploy`."""
-        return cast("Deployment", await self._run(self._deploy(model, name, sku, capacity, wait)))
+        flow = self._deploy(model, name, sku, capacity, wait, on_state)
+        return cast("Deployment", await self._run(flow))
 
     async def get(self, name: str) -> Deployment | None:
         """See :meth:`AzureDeployments.get`."""

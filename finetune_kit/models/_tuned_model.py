@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import openai
 
 from .._core.client import Request, arun_flow, run_flow
+from .._core.session import facts_for
 from ..classification import _batch, _classify
 from ..classification._capabilities import client_type_error
 from ..classification._options import ClassifyOptions, check_model
 from ..evaluate import Evaluation, evaluation_items
+from ._deploy import AsyncDeployMixin, DeployMixin
 
 if TYPE_CHECKING:
     import os
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
     from openai.types import Model, ModelDeleted
     from openai.types.chat import ChatCompletion
+    from typing_extensions import Self
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
         TechniqueChoice,
         TextInput,
     )
+    from ._deployments import Deployment
 
 __all__ = ["AsyncTunedModel", "TunedModel"]
 
@@ -143,6 +147,7 @@ class _ModelHandle(Generic[ClientT]):
         job_id: str | None = None,
         base_model: str | None = None,
         checkpoint_step: int | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         check_model(name, "name")
         if client is not None and not isinstance(client, self._client_type):
@@ -151,10 +156,33 @@ class _ModelHandle(Generic[ClientT]):
         self.job_id = job_id
         self.base_model = base_model
         self.checkpoint_step = checkpoint_step
+        self.deployment = deployment
         self._client: ClientT | None = client
+
+    @property
+    def model_id(self) -> str:
+        """The model's own id: ``name``, unless ``name`` is an Azure deployment of it."""
+        return self.deployment.model if self.deployment is not None else self.name
+
+    def _deployed(self, deployment: Deployment) -> Self:
+        # The same client and provenance; the deployment name is what the data plane takes.
+        return type(self)(
+            deployment.name,
+            client=self._client,
+            job_id=self.job_id,
+            base_model=self.base_model or self.model_id,
+            checkpoint_step=self.checkpoint_step,
+            deployment=deployment,
+        )
+
+    def _fallback_date(self, client: openai.OpenAI | openai.AsyncOpenAI) -> dt.date | None:
+        # The endpoint's own facts (Azure's dates for Azure), never another endpoint's.
+        return facts_for(client, self.model_id, base_model=self.base_model).shutdown_date
 
     def __repr__(self) -> str:
         extra = f", job_id={self.job_id!r}" if self.job_id else ""
+        if self.deployment is not None:
+            extra += f", model_id={self.model_id!r}"
         if self.checkpoint_step is not None:
             extra += f", checkpoint_step={self.checkpoint_step}"
         return f"{type(self).__name__}({self.name!r}{extra})"
@@ -181,7 +209,7 @@ def _options(
     )
 
 
-class TunedModel(_ModelHandle[openai.OpenAI]):
+class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
     """A model to use and evaluate: a job's result, one of its checkpoints, or any name.
 
     Args:
@@ -192,6 +220,7 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
         base_model: the model it was tuned from, when known (it also tells classify() the
             token encoding when ``name`` does not, e.g. for an Azure deployment).
         checkpoint_step: the step of the checkpoint this model is, when it is one.
+        deployment: the Azure deployment ``name`` is, when it is one (see :meth:`deploy`).
     """
 
     _client_type = openai.OpenAI
@@ -364,12 +393,15 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
         return Evaluation.from_predictions(golds, results, labels=names, model=self.name)
 
     def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
-        """When the service retires this model, from the models endpoint; None when unknown.
+        """When the service retires this model: the models endpoint's date, else the facts of
+        the client's endpoint (Azure's dates for an Azure client); None when unknown.
 
         Raises:
             openai.NotFoundError: no such model at this endpoint.
         """
-        return shutdown_date_of(run_flow(_retrieve_flow(self.name), self._api(), retry))
+        client = self._api()
+        found = shutdown_date_of(run_flow(_retrieve_flow(self.name), client, retry))
+        return found or self._fallback_date(client)
 
     def delete(self, *, retry: RetryPolicy | None = None) -> bool:
         """Delete this fine-tuned model from the organisation; True when the service did.
@@ -380,7 +412,7 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
         return run_flow(_delete_flow(self.name), self._api(), retry)
 
 
-class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI]):
+class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
     """The async sibling of :class:`TunedModel` (same constructor, coroutine methods)."""
 
     _client_type = openai.AsyncOpenAI
@@ -531,7 +563,9 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI]):
 
     async def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """See :meth:`TunedModel.shutdown_date`."""
-        return shutdown_date_of(await arun_flow(_retrieve_flow(self.name), self._api(), retry))
+        client = self._api()
+        found = shutdown_date_of(await arun_flow(_retrieve_flow(self.name), client, retry))
+        return found or self._fallback_date(client)
 
     async def delete(self, *, retry: RetryPolicy | None = None) -> bool:
         """See :meth:`TunedModel.delete`."""
