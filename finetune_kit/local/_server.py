@@ -198,6 +198,18 @@ class LocalServer:
         return f"{self.root_url}/v1"
 
     @property
+    def management_url(self) -> str:
+        """Azure Resource Manager's URL for this server: its root (``/subscriptions/...``).
+
+        Give it to ``AzureResource(..., management_url=server.management_url)`` with any
+        subscription, resource group and account names, and a credential handing out any
+        bearer token (:class:`StaticToken`; the server's ``api_key`` when it has one). ARM
+        clients use their own HTTP stack, so this needs a listening server, not
+        ``in_process=True``.
+        """
+        return self.root_url
+
+    @property
     def running(self) -> bool:
         """Whether the server is accepting requests."""
         return self._running
