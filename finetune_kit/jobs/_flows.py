@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CreatePlan",
     "JobPages",
+    "check_tier",
     "checkpoints_flow",
     "control_flow",
     "create_flow",
@@ -201,7 +202,7 @@ def plan_create(
             not offer there.
     """
     method, model = options.method_name, options.model
-    _check_tier(options, endpoint)
+    check_tier(options, endpoint)
     for what, data in (("training", training), ("validation", options.validation)):
         if data is not None and not isinstance(data, str):
             _check_kind(what, data.kind, method, model)
@@ -223,7 +224,7 @@ def plan_create(
     return CreatePlan(training, options, warnings, nonce or secrets.token_hex(12), endpoint)
 
 
-def _check_tier(options: JobOptions, endpoint: EndpointKind) -> None:
+def check_tier(options: JobOptions, endpoint: EndpointKind) -> None:
     """A tier only on Azure, and only one the model offers there (unknown models: any)."""
     tier = options.tier_name
     if tier is None:
