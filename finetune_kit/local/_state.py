@@ -81,7 +81,7 @@ class Timing:
     batch_in_progress: float = 0.7
     batch_finalizing: float = 0.2
     #: How long a new Azure deployment stays ``Creating`` (Azure takes minutes).
-    deployment_provisioning: float = 2.0
+    deployment_provisioning: float = 1.0
 
     def scaled(self, speed: float) -> Timing:
         """These timings at ``speed`` (2.0 = twice as fast)."""
