@@ -371,3 +371,23 @@ class LocalServer:
         )
         self._clients.add(client)
         return client
+
+    def async_azure_client(
+        self,
+        *,
+        api_key: str | None = None,
+        api_version: str = DEFAULT_AZURE_API_VERSION,
+        max_retries: int = 2,
+        timeout: float = 60.0,
+    ) -> openai.AsyncAzureOpenAI:
+        """An ``openai.AsyncAzureOpenAI`` with this server as its endpoint (close it with
+        ``await .close()``)."""
+        http_client = in_process_async_http_client(self.app) if self.in_process else None
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=self.root_url,
+            api_key=self._key(api_key),
+            api_version=api_version,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=http_client,
+        )

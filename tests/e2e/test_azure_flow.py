@@ -154,9 +154,8 @@ async def test_azure_flow_end_to_end_async(
 ) -> None:
     train, held_out, labels = data
     policy = clock.policy()
-    async with openai.AsyncAzureOpenAI(
-        azure_endpoint=server.root_url, api_key="local", api_version="2024-10-21"
-    ) as azure:
+    async with server.async_azure_client() as azure:
+        assert isinstance(azure, openai.AsyncAzureOpenAI)
         job = await AsyncJob.create(
             train, model=MODEL, validation=held_out, tier="developer", client=azure, retry=policy
         )

@@ -160,3 +160,15 @@ def test_arm_takes_the_servers_key_as_its_bearer_token(clock: RecordingClock) ->
         )
         assert accepted.status_code == 201
     assert "secret" not in repr(StaticToken("sk-local-secret"))
+
+
+async def test_the_async_azure_client_reaches_the_azure_paths_in_process(
+    clocked_server: LocalServer,
+) -> None:
+    async with clocked_server.async_azure_client() as azure:
+        assert isinstance(azure, openai.AsyncAzureOpenAI)
+        reply = await azure.chat.completions.create(model="gpt-4o-mini", messages=_ASK)
+        assert reply.choices[0].message.content
+        with pytest.raises(openai.NotFoundError) as info:
+            await azure.chat.completions.create(model="no-such-deployment", messages=_ASK)
+    assert info.value.code == "DeploymentNotFound"
