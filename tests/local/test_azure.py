@@ -14,6 +14,8 @@ from finetune_kit.local import LocalServer, StaticToken, in_process_http_client
 from .helpers import small_training_file, upload
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from openai.types.chat import ChatCompletionMessageParam
 
     from tests.conftest import RecordingClock
@@ -172,3 +174,18 @@ async def test_the_async_azure_client_reaches_the_azure_paths_in_process(
         with pytest.raises(openai.NotFoundError) as info:
             await azure.chat.completions.create(model="no-such-deployment", messages=_ASK)
     assert info.value.code == "DeploymentNotFound"
+
+
+def test_an_azure_job_survives_a_restart(tmp_path: Path, clock: RecordingClock) -> None:
+    with LocalServer(clock=clock, in_process=True, data_dir=tmp_path) as first:
+        job = _trained(first, clock, first.azure_client(), extra_body={"trainingType": "Standard"})
+        with _arm(first) as http:
+            assert _put(http, first, "kept", job.fine_tuned_model).status_code == 201
+    with LocalServer(clock=clock, in_process=True, data_dir=tmp_path) as second:
+        again = second.azure_client().fine_tuning.jobs.retrieve(job.id)
+        assert again.fine_tuned_model == job.fine_tuned_model
+        assert (again.model_extra or {})["trainingType"] == "Standard"
+        # Deployments are kept in memory only: none survives the restart.
+        with _arm(second) as http:
+            listed = http.get(f"{second.management_url}{_ARM}{_QUERY}", headers=_AUTH)
+            assert listed.json() == {"value": []}
