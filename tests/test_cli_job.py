@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     import respx
 
+    from finetune_kit.facts._endpoints import EndpointKind
+
 
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
@@ -279,3 +281,59 @@ def test_wait_refuses_a_poll_interval_that_is_not_positive(
     assert info.value.code == 2
     assert "must be a positive number of seconds" in capsys.readouterr().err
     assert not api.calls
+
+
+def test_train_sends_the_tier_on_azure(
+    jobs: FakeJobs,
+    files: FakeFiles,
+    train_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from finetune_kit import default_session, set_default_session
+
+    # The mocked endpoint counts as Azure OpenAI (as *.openai.azure.com would).
+    previous = set_default_session(default_session().with_options(endpoint="azure"))
+    try:
+        args = ["train", str(train_file), "-m", "gpt-4o-mini-2024-07-18", "--tier", "global"]
+        assert main([*args, "--yes"]) == 0
+    finally:
+        set_default_session(previous)
+    assert jobs.created[0]["trainingType"] == "GlobalStandard"
+    del files
+    assert "started ftjob-" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "model", "tier", "message"),
+    [
+        ("other", "gpt-4o-mini", "global", "Azure OpenAI option"),
+        ("azure", "gpt-oss-20b", "developer", "does not offer the 'developer' training tier"),
+    ],
+)
+def test_train_refuses_a_tier_before_asking_or_sending(
+    api: respx.Router,
+    train_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    endpoint: EndpointKind,
+    model: str,
+    tier: str,
+    message: str,
+) -> None:
+    from finetune_kit import default_session, set_default_session
+
+    previous = set_default_session(default_session().with_options(endpoint=endpoint))
+    try:
+        assert main(["train", str(train_file), "-m", model, "--tier", tier]) == 2
+    finally:
+        set_default_session(previous)
+    out, err = capsys.readouterr()
+    assert message in err
+    assert "trained tokens" not in out
+    assert not api.calls
+
+
+def test_train_rejects_an_unknown_tier(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "x.jsonl", "-m", "gpt-4o-mini", "--tier", "GlobalStandard"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

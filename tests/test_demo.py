@@ -75,3 +75,51 @@ def test_remote_demo_without_a_terminal_refuses_before_uploading(
     assert code == 1
     assert "pass --yes" in err
     assert "sk-test-not-a-real-key" not in out + err
+
+
+def test_azure_demo_json_has_accuracies_and_the_deployment(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("azure.core")
+    code = main(["demo", "--azure", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["backend"] == "local-azure"
+    assert summary["tier"] == "global"
+    tuned = summary["fine_tuned_model"]
+    assert tuned.startswith("gpt-4o-mini-2024-07-18.ft-")
+    deployment = summary["deployment"]
+    assert {k: deployment[k] for k in ("name", "model", "sku")} == {
+        "name": "finetune-kit-demo",
+        "model": tuned,
+        "sku": "Standard",
+    }
+    # The hosting estimate comes from the Azure facts, with their date.
+    assert deployment["hosting_usd_per_hour"] > 0
+    dt.date.fromisoformat(deployment["hosting_price_date"])
+    assert 0.0 <= summary["base_accuracy"] <= 1.0
+    assert summary["tuned_accuracy"] >= summary["base_accuracy"] + 0.3
+
+
+def test_azure_demo_says_it_deploys_then_undeploys(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("azure.core")
+    code = main(["demo", "--azure", "--tier", "developer", "--no-progress"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "developer tier" in out
+    assert "hosting ~$" in out
+    assert "estimate" in out
+    assert (
+        out.index("deploy    finetune-kit-demo")
+        < out.index("evaluate")
+        < out.index("undeploy  finetune-kit-demo")
+    )
+
+
+def test_azure_demo_refuses_a_tier_the_model_lacks(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["demo", "--azure", "--model", "gpt-oss-20b", "--tier", "standard", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "does not offer the 'standard' training tier" in err
+    assert out == ""

@@ -81,11 +81,13 @@ PUBLIC = [
 ]
 
 LOCAL_PUBLIC = [
+    "AsyncStaticToken",
     "FaultKind",
     "FaultRule",
     "Faults",
     "LocalServer",
     "ManualClock",
+    "StaticToken",
     "in_process_async_http_client",
     "in_process_http_client",
 ]

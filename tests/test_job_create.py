@@ -27,9 +27,12 @@ from finetune_kit.jobs._job import IDEMPOTENCY_METADATA_KEY
 from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, job_json, transport_timeout
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import respx
 
     from finetune_kit.datasets._reports import DatasetKind
+    from finetune_kit.facts._endpoints import EndpointKind
 
 
 @pytest.fixture(autouse=True)
@@ -397,3 +400,65 @@ def test_job_options_are_one_reusable_frozen_copy(
     assert by_options == by_keywords
     assert by_options["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2}
     assert by_options["metadata"] == {"team": "support"}
+
+
+# --- the Azure training tier -------------------------------------------------------------------
+
+
+@pytest.fixture
+def azure_endpoint() -> Iterator[None]:
+    """Calls made in the test count as made on Azure OpenAI, whatever the mocked URL."""
+    from finetune_kit import default_session, set_default_session
+
+    previous = set_default_session(default_session().with_options(endpoint="azure"))
+    yield
+    set_default_session(previous)
+
+
+@pytest.mark.usefixtures("azure_endpoint")
+@pytest.mark.parametrize(
+    ("tier", "sent"),
+    [("standard", "Standard"), ("global", "GlobalStandard"), ("developer", "Developer")],
+)
+def test_a_tier_travels_as_azures_training_type(
+    fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy, tier: str, sent: str
+) -> None:
+    Job.create("file-train", model="gpt-4o-mini-2024-07-18", tier=tier, client=client, retry=policy)
+    assert fake.created[0]["trainingType"] == sent
+
+
+@pytest.mark.usefixtures("azure_endpoint")
+def test_without_a_tier_no_training_type_is_sent(
+    fake: FakeJobs, client: openai.OpenAI, policy: RetryPolicy
+) -> None:
+    _create(client, policy)
+    assert "trainingType" not in fake.created[0]
+
+
+@pytest.mark.usefixtures("azure_endpoint")
+def test_a_tier_the_model_does_not_offer_is_refused_before_any_request(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    # Azure trains the open models on the Global tier only (facts/_models.py).
+    with pytest.raises(ValueError, match=r"gpt-oss-20b does not offer the 'standard'.*global"):
+        Job.create("file-train", model="gpt-oss-20b", tier="standard", client=client)
+    with pytest.raises(ValueError, match="tier must be one of standard, global, developer"):
+        Job.create("file-train", model="gpt-4o-mini", tier="GlobalStandard", client=client)
+    with pytest.raises(TypeError, match="tier must be a string"):
+        JobOptions(model="gpt-4o-mini", tier=1)  # type: ignore[arg-type]
+    assert not api.calls
+
+
+@pytest.mark.parametrize("endpoint", ["openai", "other"])
+def test_a_tier_off_azure_is_refused_before_any_request(
+    api: respx.Router, client: openai.OpenAI, endpoint: EndpointKind
+) -> None:
+    from finetune_kit import default_session, set_default_session
+
+    previous = set_default_session(default_session().with_options(endpoint=endpoint))
+    try:
+        with pytest.raises(ValueError, match=rf"Azure OpenAI option.*endpoint is '{endpoint}'"):
+            Job.create("file-train", model="gpt-4o-mini", tier="global", client=client)
+    finally:
+        set_default_session(previous)
+    assert not api.calls

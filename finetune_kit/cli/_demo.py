@@ -6,6 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from ..jobs._options import TIERS
 from ._main import ask
 
 if TYPE_CHECKING:
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
 
     from .._core.retry import RetryPolicy
     from ..local import LocalServer
-    from ._demo_flow import DemoSummary
+    from ..models._deployments import AzureDeployments
+    from ._demo_flow import AzureDemo, DemoSummary
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,14 +27,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Validate, estimate, split, upload, fine-tune, evaluate base vs tuned on the "
             "held-out split and classify a few texts — on the built-in local backend, or with "
-            "--remote on the endpoint your OPENAI_* environment names."
+            "--remote on the endpoint your OPENAI_* environment names. --azure runs the same "
+            "loop the Azure OpenAI way, offline: train on a tier, deploy, evaluate and "
+            "classify through the deployment, undeploy."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print one JSON summary only")
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--remote",
         action="store_true",
         help="use the OPENAI_* environment's endpoint (costs money; asks first)",
+    )
+    where.add_argument(
+        "--azure",
+        action="store_true",
+        help=(
+            "the Azure OpenAI path on the local backend: a training tier and a deployment "
+            "(offline; needs the 'azure' extra)"
+        ),
+    )
+    parser.add_argument(
+        "--tier",
+        choices=TIERS,
+        default="global",
+        help="with --azure: the training tier (default: global)",
     )
     parser.add_argument("--model", default=None, help="base model to fine-tune")
     parser.add_argument("--yes", action="store_true", help="do not ask before spending money")
@@ -58,20 +77,27 @@ def _say(line: str) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import openai
 
-    from ._demo_flow import DEMO_MODEL, DemoDeclined
+    from ._demo_flow import DEMO_AZURE_MODEL, DEMO_MODEL, DemoDeclined
 
-    model: str = args.model or DEMO_MODEL
+    model: str = args.model or (DEMO_AZURE_MODEL if args.azure else DEMO_MODEL)
     say = _quiet if args.json else _say
     progress = not (args.json or args.no_progress)
     try:
         if args.remote:
             summary = _run_remote(args, model=model, say=say, progress=progress)
         else:
-            summary = _run_local(model=model, say=say, progress=progress, speed=args.speed)
+            summary = _run_local(
+                model=model,
+                say=say,
+                progress=progress,
+                speed=args.speed,
+                azure_tier=args.tier if args.azure else None,
+            )
     except DemoDeclined as exc:
         sys.stderr.write(f"finetune-kit demo: {exc}\n")
         return 1
-    except openai.OpenAIError as exc:  # e.g. --remote without OPENAI_API_KEY
+    except (openai.OpenAIError, ImportError, ValueError) as exc:
+        # --remote without OPENAI_API_KEY; --azure without the extra; a tier the model lacks
         sys.stderr.write(f"finetune-kit demo: {exc}\n")
         return 2
     if args.json:
@@ -85,24 +111,59 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run_local(
-    *, model: str, say: Callable[[str], None], progress: bool, speed: float
+    *, model: str, say: Callable[[str], None], progress: bool, speed: float, azure_tier: str | None
 ) -> DemoSummary:
+    """The demo on the local backend; with ``azure_tier``, the Azure way (tier, deployment)."""
     from ._demo_flow import run_demo
 
     server, retry = _local_backend(speed)
     with server:
-        say(f"finetune-kit demo on the local backend at {server.url} (no key, no cost)")
-        with server.client() as client:
-            return run_demo(
-                client,
-                backend="local",
-                model=model,
-                progress=progress,
-                say=say,
-                # A local job takes seconds, not minutes: poll it often.
-                poll_interval=0.5,
-                retry=retry,
+        deployments = None if azure_tier is None else _local_deployments(server, retry)
+        if deployments is None:
+            say(f"finetune-kit demo on the local backend at {server.url} (no key, no cost)")
+            client = server.client()
+        else:
+            say(
+                f"finetune-kit demo, the Azure OpenAI way, on the local backend at "
+                f"{server.root_url} (no Azure account, no cost)"
             )
+            client = server.azure_client()
+        try:
+            with client:
+                return run_demo(
+                    client,
+                    backend="local" if deployments is None else "local-azure",
+                    model=model,
+                    progress=progress,
+                    say=say,
+                    # A local job takes seconds, not minutes: poll it often.
+                    poll_interval=0.5,
+                    retry=retry,
+                    azure=_azure_demo(deployments, azure_tier),
+                )
+        finally:
+            if deployments is not None:
+                deployments.close()
+
+
+def _local_deployments(server: LocalServer, retry: RetryPolicy | None) -> AzureDeployments:
+    """The local backend's own Azure control plane, with a static credential: nothing tries
+    to sign in to Azure (``DefaultAzureCredential`` would)."""
+    from ..local import StaticToken
+    from ..models._deployments import AzureDeployments, AzureResource
+
+    resource = AzureResource(
+        "local-subscription", "local-group", "local-account", management_url=server.management_url
+    )
+    return AzureDeployments(resource, credential=StaticToken(), retry=retry, poll_interval=0.25)
+
+
+def _azure_demo(deployments: AzureDeployments | None, tier: str | None) -> AzureDemo | None:
+    from ._demo_flow import AzureDemo
+
+    if deployments is None or tier is None:
+        return None
+    return AzureDemo(deployments, tier=tier)
 
 
 def _local_backend(speed: float) -> tuple[LocalServer, RetryPolicy | None]:

@@ -2,7 +2,9 @@
 
 validate -> stats and cost -> stratified split -> upload -> fine-tune -> evaluate base vs tuned
 on the held-out split -> classify a few texts with probabilities. It runs against the local
-backend by default (no key, no cost) or against any client it is given.
+backend by default (no key, no cost) or against any client it is given. On Azure (``azure=``)
+the job trains on a tier, and the tuned model is deployed before it is evaluated and asked,
+then undeployed (deployments are billed per hour while they exist).
 
 The flow reports progress through a ``say`` callback (the CLI prints; tests collect), so this
 module never writes to stdout itself.
@@ -19,6 +21,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..evaluate import compare
+from ..facts._models import facts_table, model_facts
 from ..jobs._job import Job
 from ..models._task import ClassificationTask
 
@@ -28,11 +31,23 @@ if TYPE_CHECKING:
     import openai
 
     from .._core.retry import RetryPolicy
+    from ..datasets._dataset import Dataset
+    from ..models._deployments import AzureDeployments
 
-__all__ = ["DEMO_MODEL", "DemoDeclined", "DemoSummary", "load_demo_data", "run_demo"]
+__all__ = [
+    "DEMO_AZURE_MODEL",
+    "DEMO_MODEL",
+    "AzureDemo",
+    "DemoDeclined",
+    "DemoSummary",
+    "load_demo_data",
+    "run_demo",
+]
 
 #: The base model the demo tunes (its prices and encoding are in the catalog).
 DEMO_MODEL = "gpt-4o-mini"
+#: On Azure, fine-tuning takes a dated snapshot.
+DEMO_AZURE_MODEL = "gpt-4o-mini-2024-07-18"
 
 _SYSTEM = "Classify the topic of the user's message."
 _SAMPLES = (
@@ -44,6 +59,23 @@ _SAMPLES = (
 
 class DemoDeclined(Exception):
     """The user declined the fine-tuning step; nothing was uploaded."""
+
+
+@dataclass(frozen=True)
+class AzureDemo:
+    """How the demo runs on Azure: the training tier and where the tuned model is deployed.
+
+    Attributes:
+        deployments: the resource's deployments (the local backend's, in the offline demo).
+        tier: the training tier (``"standard"``, ``"global"`` or ``"developer"``).
+        deployment: the deployment's name.
+        sku: the deployment type.
+    """
+
+    deployments: AzureDeployments
+    tier: str = "global"
+    deployment: str = "finetune-kit-demo"
+    sku: str = "Standard"
 
 
 @dataclass
@@ -70,6 +102,8 @@ class DemoSummary:
     base_macro_f1: float = 0.0
     tuned_macro_f1: float = 0.0
     samples: list[dict[str, Any]] = field(default_factory=list)
+    tier: str | None = None
+    deployment: dict[str, Any] | None = None
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,6 +128,7 @@ def run_demo(
     confirm: Callable[[str], bool] | None = None,
     poll_interval: float = 5.0,
     retry: RetryPolicy | None = None,
+    azure: AzureDemo | None = None,
 ) -> DemoSummary:
     """Run the whole loop through ``client`` and return what it measured.
 
@@ -107,6 +142,7 @@ def run_demo(
             upload.
         poll_interval: seconds between polls of the fine-tuning job.
         retry: the retry policy for every request (its ``sleep``/``clock`` also drive polling).
+        azure: train on this tier and serve through a deployment (``client`` is Azure's).
 
     Raises:
         DemoDeclined: ``confirm`` said no.
@@ -172,25 +208,96 @@ def run_demo(
         seed=0,
         client=client,
         retry=retry,
+        tier=azure.tier if azure else None,
     )
-    say(f"fine-tune job {job.id} on {model} ({job.status})")
+    summary.tier = azure.tier if azure else None
+    on_tier = f", {azure.tier} tier" if azure else ""
+    say(f"fine-tune job {job.id} on {model}{on_tier} ({job.status})")
     tuned = job.wait(progress=progress, poll_interval=poll_interval)
     job.refresh()
     summary.job_id = job.id
     summary.fine_tuned_model = tuned.name
     summary.trained_tokens = job.trained_tokens
     say(f"tuned     {tuned.name} ({job.trained_tokens or 0:,} trained tokens)")
+    if azure is None:
+        _measure(summary, task, held_out, client, tuned.name, say, progress, retry)
+    else:
+        _deployed(summary, azure, task, held_out, client, tuned.name, say, progress, retry)
+    summary.seconds = round(time.monotonic() - started, 2)
+    return summary
 
+
+def _deployed(
+    summary: DemoSummary,
+    azure: AzureDemo,
+    task: ClassificationTask,
+    held_out: Dataset,
+    client: openai.OpenAI,
+    tuned: str,
+    say: Callable[[str], None],
+    progress: bool,
+    retry: RetryPolicy | None,
+) -> None:
+    """Deploy the tuned model, measure it through the deployment, then undeploy it."""
+    deployment = azure.deployments.deploy(tuned, name=azure.deployment, sku=azure.sku)
+    summary.deployment = _deployment_summary(deployment.name, tuned, deployment.sku)
+    say(
+        f"deploy    {deployment.name} -> {tuned} ({deployment.sku}); "
+        + _hosting(summary.deployment)
+    )
+    try:
+        _measure(summary, task, held_out, client, deployment.name, say, progress, retry)
+    finally:
+        # Billed per hour while it exists: never leave the demo's deployment behind.
+        azure.deployments.undeploy(deployment.name)
+        say(f"undeploy  {deployment.name}")
+
+
+def _deployment_summary(name: str, model: str, sku: str) -> dict[str, Any]:
+    facts = model_facts(model, endpoint="azure")
+    checked = facts.checked or facts_table("azure").checked
+    return {
+        "name": name,
+        "model": model,
+        "sku": sku,
+        "hosting_usd_per_hour": facts.hosting_per_hour,
+        "hosting_price_date": checked.isoformat(),
+    }
+
+
+def _hosting(deployment: dict[str, Any]) -> str:
+    per_hour = deployment["hosting_usd_per_hour"]
+    if per_hour is None:
+        return "hosting price unknown"
+    return (
+        f"hosting ~${per_hour:.2f}/hour while deployed (an estimate: Azure prices of "
+        f"{deployment['hosting_price_date']})"
+    )
+
+
+def _measure(
+    summary: DemoSummary,
+    task: ClassificationTask,
+    held_out: Dataset,
+    client: openai.OpenAI,
+    serving: str,
+    say: Callable[[str], None],
+    progress: bool,
+    retry: RetryPolicy | None,
+) -> None:
+    """Evaluate base vs tuned (served as ``serving``) and classify the samples."""
+    model = summary.model
+    # A deployment's name says nothing about its model: base_model gives the encoding.
     base_eval = task.evaluate(held_out, model=model, client=client, progress=progress, retry=retry)
     tuned_eval = task.evaluate(
-        held_out, model=tuned.name, client=client, progress=progress, retry=retry
+        held_out, model=serving, base_model=model, client=client, progress=progress, retry=retry
     )
     summary.base_accuracy, summary.tuned_accuracy = base_eval.accuracy, tuned_eval.accuracy
     summary.base_macro_f1, summary.tuned_macro_f1 = base_eval.macro_f1, tuned_eval.macro_f1
     say(f"evaluate  on the {len(held_out)} held-out messages:\n{compare(base_eval, tuned_eval)}")
 
     for text in _SAMPLES:
-        result = task.classify(text, model=tuned.name, client=client, retry=retry)
+        result = task.classify(text, model=serving, base_model=model, client=client, retry=retry)
         probabilities = result.probabilities or {}
         top = sorted(probabilities.items(), key=lambda item: -item[1])[:3]
         shown = ", ".join(f"{name} {p:.0%}" for name, p in top)
@@ -198,8 +305,6 @@ def run_demo(
         summary.samples.append(
             {"text": text, "label": result.label, "probabilities": probabilities}
         )
-    summary.seconds = round(time.monotonic() - started, 2)
-    return summary
 
 
 def _quiet(line: str) -> None:

@@ -1,8 +1,10 @@
 """`finetune-kit` commands for the job area (see ``_cli.py`` for the conventions).
 
-- ``train FILE --model M [--validation FILE] [--suffix S] [--epochs N] [--method M] [--yes]
-  [--wait]``: validates, shows the cost estimate, asks before starting a paid job (refuses
-  without ``--yes`` when stdin is not a terminal), creates the job; ``--wait`` then watches it.
+- ``train FILE --model M [--validation FILE] [--suffix S] [--epochs N] [--method M]
+  [--tier T] [--yes] [--wait]``: validates, shows the cost estimate, asks before starting a
+  paid job (refuses without ``--yes`` when stdin is not a terminal), creates the job;
+  ``--wait`` then watches it. ``--tier`` (Azure OpenAI only) is checked against the endpoint
+  and the model before anything is asked or sent.
 - ``status JOB``: the job's state, its error if any, and its latest events.
 - ``wait JOB [--timeout S]``: watch until the job ends and print the tuned model's name.
 - ``cancel JOB``.
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import openai
 
+from .._core.client import resolve_client
+from .._core.session import default_session, endpoint_of
 from .._exceptions import (
     DatasetError,
     FinetuneKitError,
@@ -29,7 +33,9 @@ from .._exceptions import (
     TokenizerError,
 )
 from ..datasets._dataset import Dataset
+from ..jobs._flows import check_tier
 from ..jobs._job import Job, JobOptions
+from ..jobs._options import TIERS
 from ._main import ask
 
 if TYPE_CHECKING:
@@ -59,6 +65,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train.add_argument("--epochs", type=_positive_int, metavar="N", help="training epochs")
     train.add_argument(
         "--method", choices=["supervised", "dpo"], default="supervised", help="training method"
+    )
+    train.add_argument(
+        "--tier",
+        choices=TIERS,
+        help="Azure OpenAI training tier (sent as trainingType; Azure endpoints only)",
     )
     train.add_argument("--yes", "-y", action="store_true", help="start without asking")
     train.add_argument("--wait", action="store_true", help="watch the job until it ends")
@@ -158,8 +169,15 @@ def _train(args: argparse.Namespace) -> int:
             method=args.method,
             hyperparameters={"n_epochs": args.epochs} if args.epochs else None,
             suffix=args.suffix,
+            tier=args.tier,
         )
+        if options.tier is not None:
+            # Off Azure, or a tier the model lacks there: say so before asking or sending.
+            client = resolve_client(None)
+            check_tier(options, endpoint_of(client, endpoint=default_session().endpoint))
     except ValueError as exc:  # e.g. a suffix the service would refuse: before asking
+        return _fail("train", exc, 2)
+    except openai.OpenAIError as exc:  # no API key, bad configuration
         return _fail("train", exc, 2)
     try:
         estimate = training.estimate_cost(model=args.model, n_epochs=args.epochs)

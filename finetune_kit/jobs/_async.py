@@ -129,6 +129,7 @@ class AsyncJob(JobView):
         metadata: Mapping[str, str] | None = None,
         integrations: Sequence[Mapping[str, object]] | None = None,
         idempotency_key: str | None = None,
+        tier: str | None = None,
         client: openai.AsyncOpenAI | None = None,
         retry: RetryPolicy | None = None,
     ) -> AsyncJob:
@@ -144,6 +145,7 @@ class AsyncJob(JobView):
             metadata=metadata,
             integrations=integrations,
             idempotency_key=idempotency_key,
+            tier=tier,
         )
         return await cls._start(training, options, client, retry)
 

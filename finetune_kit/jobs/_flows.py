@@ -23,6 +23,7 @@ from ._idempotency import IDEMPOTENCY_METADATA_KEY, call_key, find_job, idempote
 from ._lifecycle import _today, _unavailable, retirement_warning
 from ._metrics import metrics_from_events, parse_metrics_csv, summarize_metrics
 from ._models import Checkpoint, Event, merge_events
+from ._options import TRAINING_TYPES
 from ._raw import _n_epochs, _status
 from ._requests import (
     PAGE,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CreatePlan",
     "JobPages",
+    "check_tier",
     "checkpoints_flow",
     "control_flow",
     "create_flow",
@@ -173,6 +175,10 @@ class CreatePlan:
             "integrations": [dict(i) for i in o.integrations] if o.integrations else None,
         }
         params.update({k: v for k, v in optional.items() if v is not None})
+        tier = o.tier_name
+        if tier is not None:
+            # Azure-only: not a parameter of the SDK's create, so it travels as extra body.
+            params["extra_body"] = {"trainingType": TRAINING_TYPES[tier]}
         return params
 
 
@@ -192,8 +198,11 @@ def plan_create(
 
     Raises:
         DatasetError: the data does not fit the method or model.
+        ValueError: a training tier on an endpoint other than Azure, or one the model does
+            not offer there.
     """
     method, model = options.method_name, options.model
+    check_tier(options, endpoint)
     for what, data in (("training", training), ("validation", options.validation)):
         if data is not None and not isinstance(data, str):
             _check_kind(what, data.kind, method, model)
@@ -213,6 +222,27 @@ def plan_create(
         if overlap:
             warnings.append(overlap)
     return CreatePlan(training, options, warnings, nonce or secrets.token_hex(12), endpoint)
+
+
+def check_tier(options: JobOptions, endpoint: EndpointKind) -> None:
+    """A tier only on Azure, and only one the model offers there (unknown models: any)."""
+    tier = options.tier_name
+    if tier is None:
+        return
+    if endpoint != "azure":
+        raise ValueError(
+            f"tier={tier!r} is an Azure OpenAI option (trainingType), but this client's "
+            f"endpoint is {endpoint!r}: use an openai.AzureOpenAI client (or a session with "
+            "endpoint='azure'), or leave tier out"
+        )
+    facts = model_facts(options.model, endpoint="azure")
+    if facts.known and tier not in facts.tiers:
+        offered = ", ".join(facts.tiers) or "none"
+        checked = f"; facts checked {facts.checked.isoformat()}" if facts.checked else ""
+        raise ValueError(
+            f"{options.model} does not offer the {tier!r} training tier on Azure OpenAI "
+            f"(its tiers: {offered}{checked})"
+        )
 
 
 def create_flow(plan: CreatePlan) -> Flow[FineTuningJob]:

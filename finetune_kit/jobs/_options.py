@@ -32,10 +32,12 @@ from ..facts._tokens import FinetuneKitWarning
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..facts._models import Method
+    from ..facts._models import Method, Tier
 
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
+    "TIERS",
+    "TRAINING_TYPES",
     "JobOptions",
     "check_client",
     "check_create",
@@ -54,6 +56,13 @@ METHODS: Final[tuple[Method, ...]] = ("supervised", "dpo", "reinforcement")
 MAX_METADATA_KEY: Final = 64
 MAX_METADATA_VALUE: Final = 512
 _DATA_EXTENSIONS: Final = (".jsonl", ".json", ".csv", ".txt", ".gz")
+#: Azure's training tiers as this library names them (see ``facts.Tier``).
+TIERS: Final[tuple[Tier, ...]] = ("standard", "global", "developer")
+#: How Azure's job-create body spells each tier (``trainingType``; Microsoft's
+#: "Customize a model ... with the OpenAI Python SDK", checked 2026-12).
+TRAINING_TYPES: Final[Mapping[Tier, str]] = types.MappingProxyType(
+    {"standard": "Standard", "global": "GlobalStandard", "developer": "Developer"}
+)
 
 
 def _kind(value: object) -> str:
@@ -163,6 +172,9 @@ class JobOptions:
         integrations: e.g. ``[{"type": "wandb", "wandb": {"project": "..."}}]``.
         idempotency_key: use this key instead of a fresh one per call; a job that already
             carries it is returned instead of creating another (even from another run).
+        tier: Azure OpenAI's training tier, ``"standard"``, ``"global"`` or ``"developer"``
+            (sent as ``trainingType``); checked against the model's tiers when the job is
+            created, and refused on endpoints other than Azure. None: the service's default.
 
     Raises:
         TypeError: an option has the wrong type.
@@ -179,6 +191,7 @@ class JobOptions:
     metadata: Mapping[str, str] | None = None
     integrations: Sequence[Mapping[str, object]] | None = None
     idempotency_key: str | None = None
+    tier: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -200,6 +213,11 @@ class JobOptions:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"seed must be an int, not {_kind(self.seed)}")
         _optional_str("idempotency_key", self.idempotency_key, MAX_METADATA_VALUE)
+        if self.tier is not None:
+            if not isinstance(self.tier, str):
+                raise TypeError(f"tier must be a string, not {_kind(self.tier)}")
+            if self.tier not in TIERS:
+                raise ValueError(f"tier must be one of {', '.join(TIERS)}, not {self.tier!r}")
         # Copies, read-only: later changes to the caller's dicts must not change the job.
         frozen = {
             "hyperparameters": _readonly(hyperparameters),
@@ -214,6 +232,11 @@ class JobOptions:
     def method_name(self) -> Method:
         """``method``, typed as the literal it was checked to be."""
         return cast("Method", self.method)
+
+    @property
+    def tier_name(self) -> Tier | None:
+        """``tier``, typed as the literal it was checked to be."""
+        return cast("Tier | None", self.tier)
 
 
 def _readonly(value: dict[str, Any] | None) -> Mapping[str, Any] | None:

@@ -89,6 +89,7 @@ class Job(JobView):
         metadata: Mapping[str, str] | None = None,
         integrations: Sequence[Mapping[str, object]] | None = None,
         idempotency_key: str | None = None,
+        tier: str | None = None,
         client: openai.OpenAI | None = None,
         retry: RetryPolicy | None = None,
     ) -> Job:
@@ -111,12 +112,16 @@ class Job(JobView):
             integrations: e.g. ``[{"type": "wandb", "wandb": {"project": "..."}}]``.
             idempotency_key: use this key instead of a fresh one per call; a job that already
                 carries it is returned instead of creating another (even from another run).
+            tier: Azure OpenAI's training tier (``"standard"``, ``"global"``,
+                ``"developer"``), sent as ``trainingType``; only on an Azure client, and only
+                a tier the model offers there.
             client: the client to use; omitted, the default one.
             retry: the retry policy; omitted, the default one.
 
         Raises:
             TypeError: an argument has the wrong type (before any request).
-            ValueError: an argument has a wrong value, or arguments contradict each other.
+            ValueError: an argument has a wrong value, or arguments contradict each other
+                (including a tier off Azure or one the model does not offer).
             DatasetError: the data does not fit the method or model (before any request).
             DatasetValidationError: a Dataset has validation errors.
             FineTuningUnavailableError: the service refuses to create jobs for this caller.
@@ -132,6 +137,7 @@ class Job(JobView):
             metadata=metadata,
             integrations=integrations,
             idempotency_key=idempotency_key,
+            tier=tier,
         )
         return cls._start(training, options, client, retry)
 

@@ -6,7 +6,9 @@ key or a bill; ``finetune-kit serve`` runs it as a process. ``LocalServer.app`` 
 app itself; :func:`in_process_http_client` / :func:`in_process_async_http_client` let an
 unmodified ``openai`` client talk to it in process. ``Faults``/``FaultRule`` inject errors,
 dropped connections and delays on demand; ``ManualClock`` makes time stand still until a
-test moves it. See docs/local-backend.md.
+test moves it. The same server answers Azure's control plane for deployments at its root
+(:attr:`LocalServer.management_url`; ``StaticToken`` is a credential for it). See
+docs/local-backend.md.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from __future__ import annotations
 from ._clock import ManualClock
 from ._faults import FaultKind, FaultRule, Faults
 from ._server import LocalServer
+from ._token import AsyncStaticToken, StaticToken
 from ._transport import in_process_async_http_client, in_process_http_client
 
 __all__ = [
+    "AsyncStaticToken",
     "FaultKind",
     "FaultRule",
     "Faults",
     "LocalServer",
     "ManualClock",
+    "StaticToken",
     "in_process_async_http_client",
     "in_process_http_client",
 ]

@@ -4,7 +4,13 @@ Routing, request parsing and multipart bodies are Starlette's job (multipart thr
 python-multipart); this module only says which route does what and how errors look.
 Paths arrive here already stripped of their ``/v1`` / ``/openai`` prefix by
 :class:`~finetune_kit.local._middleware.FrontDoor`, which also checks the key, limits body
-sizes and stamps every response with an ``x-request-id``.
+sizes and stamps every response with an ``x-request-id``. Azure's control plane (the
+deployments routes of :mod:`._arm`) is mounted at the root, ``/subscriptions/...``.
+
+On the Azure paths a chat request names a *deployment* (in the URL or as ``model``): it is
+answered by the model that deployment serves once provisioned; a tuned model without a
+deployment gets Azure's 404 ``DeploymentNotFound``. The backend's base models need no
+deployment and answer directly. The OpenAI paths (``/v1``) name models, as before.
 
 Handlers parse the request on the event loop and run the store's work in a worker thread
 (``run_in_threadpool``): the store takes its own locks and training never blocks the loop.
@@ -24,10 +30,12 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ._arm import arm_routes
 from ._completions import create_chat_completion
 from ._errors import ApiError, bad_request
 from ._faults import FaultsMiddleware
 from ._middleware import FrontDoor
+from ._models import looks_like_base
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -78,6 +86,21 @@ async def _form(request: Request, *, max_part_size: int) -> dict[str, tuple[byte
 
 def _id(request: Request) -> str:
     return str(request.path_params["id"])
+
+
+def _azure(request: Request) -> bool:
+    """Whether the request came through Azure's data-plane paths (``/openai/...``)."""
+    return getattr(request.state, "surface", None) == "azure"
+
+
+def deployment_not_found(name: str) -> ApiError:
+    """Azure's 404 for a deployment name that serves nothing (yet)."""
+    return ApiError(
+        404,
+        f"The API deployment {name} for this resource does not exist. If you created the "
+        "deployment within the last 5 minutes, please wait a moment and try again.",
+        code="DeploymentNotFound",
+    )
 
 
 class _Routes:
@@ -142,7 +165,8 @@ class _Routes:
     # ----- fine-tuning
     async def jobs_create(self, req: Request) -> Any:
         body = await _json(req)
-        return await self._run(lambda: self.store.jobs.create(body))
+        azure = _azure(req)
+        return await self._run(lambda: self.store.jobs.create(body, azure=azure))
 
     async def jobs_list(self, req: Request) -> Any:
         q = req.query_params
@@ -205,7 +229,18 @@ class _Routes:
         deployment = getattr(req.state, "deployment", None)
         if deployment is not None:
             body["model"] = deployment
+        if _azure(req) and isinstance(body.get("model"), str):
+            body["model"] = self._served_by(body["model"])
         return await self._run(lambda: create_chat_completion(self.store.models, body))
+
+    def _served_by(self, name: str) -> str:
+        """The model an Azure deployment name answers with (base models need none here)."""
+        served = self.store.deployments.model_for(name)
+        if served is not None:
+            return served
+        if looks_like_base(name):
+            return name
+        raise deployment_not_found(name)
 
     # ----- batches
     async def batches_create(self, req: Request) -> Any:
@@ -309,8 +344,11 @@ def build_app(
     routes = _Routes(store, max_body_bytes=max_body_bytes)
     starlette = Starlette(
         routes=[
-            Route(path, _endpoint(getattr(routes, attr)), methods=[method])
-            for method, path, attr in _TABLE
+            *(
+                Route(path, _endpoint(getattr(routes, attr)), methods=[method])
+                for method, path, attr in _TABLE
+            ),
+            *arm_routes(store.deployments),
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )

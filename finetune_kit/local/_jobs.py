@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 from ..facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
@@ -40,9 +41,41 @@ _KEEP_CHECKPOINTS: Final = 3
 _OWNER: Final = "local"
 
 
+#: Azure's training tiers as its ``trainingType`` field spells them, by lower-case name.
+#: "developerTier" is how some of Microsoft's examples spell the Developer tier.
+TRAINING_TYPES: Final = {
+    "standard": "Standard",
+    "globalstandard": "GlobalStandard",
+    "developer": "Developer",
+    "developertier": "Developer",
+}
+
+
 def _job_base(model: str) -> str:
-    """The base a job trains on: ``ft:<base>:...`` -> ``<base>``."""
-    return model.split(":")[1] if model.startswith("ft:") else model
+    """The base a job trains on: ``ft:<base>:...`` or Azure's ``<base>.ft-...`` -> ``<base>``."""
+    if model.startswith("ft:"):
+        return model.split(":")[1]
+    return model.split(".ft-")[0]
+
+
+def _training_type(body: dict[str, Any], *, azure: bool) -> str | None:
+    """The Azure ``trainingType`` of a create request, checked (OpenAI does not know it)."""
+    value = body.get("trainingType")
+    if value is None:
+        return None
+    if not azure:
+        raise bad_request(
+            "Unrecognized request argument supplied: trainingType", param="trainingType"
+        )
+    canonical = TRAINING_TYPES.get(value.lower()) if isinstance(value, str) else None
+    if canonical is None:
+        raise bad_request(
+            f"Invalid value for 'trainingType': {value!r}. Supported values are: "
+            "'Standard', 'GlobalStandard' and 'Developer'.",
+            param="trainingType",
+            code="invalid_training_type",
+        )
+    return canonical
 
 
 def _job_not_found(jid: str) -> ApiError:
@@ -98,8 +131,12 @@ class Jobs:
 
     # ------------------------------------------------------------------------- the API
 
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create a fine-tuning job (validated, trained and revealed as the clock runs)."""
+    def create(self, body: dict[str, Any], *, azure: bool = False) -> dict[str, Any]:
+        """Create a fine-tuning job (validated, trained and revealed as the clock runs).
+
+        ``azure``: the request came through Azure's paths, which take a ``trainingType``
+        and name the tuned model Azure's way (``<base>.ft-<id>``).
+        """
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("Missing required parameter: 'model'.", param="model")
@@ -121,6 +158,7 @@ class Jobs:
                 code="invalid_method",
             )
         _check_options(body)
+        training_type = _training_type(body, azure=azure)
         validation_file = body.get("validation_file")
         with self.s.lock:
             self._check_input(training_file, "training_file")
@@ -145,6 +183,8 @@ class Jobs:
                     else None
                 ),
                 phase_start=now,
+                azure=azure,
+                training_type=training_type,
             )
             self.jobs[job.id] = job
             self._save(job)
@@ -419,6 +459,11 @@ class Jobs:
             self._succeed(job, run, job.phase_start + (total - job.done) * job.step_seconds)
 
     def _model_name(self, job: JobRecord) -> str:
+        if job.azure:
+            # Azure's form: "<base>.ft-<32 hex>", then "-<suffix>" (lower-case, like Azure).
+            ident = hashlib.sha256(job.id.encode()).hexdigest()[:32]
+            suffix = re.sub(r"[^0-9a-z_-]+", "-", (job.suffix or "").lower()).strip("-")
+            return f"{_job_base(job.model)}.ft-{ident}" + (f"-{suffix}" if suffix else "")
         short = job.id.removeprefix("ftjob-")[:8]
         return f"ft:{_job_base(job.model)}:{_OWNER}:{job.suffix or ''}:{short}"
 

@@ -4,6 +4,10 @@ An ASGI middleware that, in order, stamps each response with ``x-request-id`` an
 ``openai-processing-ms``, maps the API's path prefixes to the routes' paths (``/v1``
 for OpenAI, ``/openai`` and ``/openai/v1`` for Azure, whose ``/deployments/{name}/...``
 names the model), checks the API key, and refuses bodies over the size limit with 413.
+
+Azure's control plane (``/subscriptions/...``, see :mod:`._arm`) is answered by the same
+server at its root, unchanged: ARM paths keep their full path. Routes learn which API a
+request came through from ``request.state.surface`` (``"openai"``, ``"azure"`` or ``"arm"``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import hmac
 import re
 import secrets
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import unquote
 
 from starlette.datastructures import Headers
@@ -23,10 +27,14 @@ from ._errors import ApiError
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["FrontDoor", "too_large"]
+__all__ = ["FrontDoor", "Surface", "too_large"]
 
 _PREFIXES: Final = ("/openai/v1", "/openai", "/v1")
+_AZURE_PREFIXES: Final = ("/openai/v1", "/openai")
+_ARM_PREFIX: Final = "/subscriptions/"
 _DEPLOYMENT: Final = re.compile(r"^/deployments/([^/]+)(/.*)$")
+
+Surface = Literal["openai", "azure", "arm"]
 
 
 def too_large(limit: int) -> ApiError:
@@ -38,15 +46,18 @@ def too_large(limit: int) -> ApiError:
     )
 
 
-def _api_path(path: str) -> tuple[str, str | None] | None:
-    """``(path without prefix, Azure deployment or None)``, or None for a foreign path."""
+def _api_path(path: str) -> tuple[str, str | None, Surface] | None:
+    """``(route path, Azure deployment or None, surface)``, or None for a foreign path."""
+    if path.startswith(_ARM_PREFIX):
+        return path, None, "arm"
     for prefix in _PREFIXES:
         if path.startswith(prefix + "/"):
             rest = path[len(prefix) :]
+            surface: Surface = "azure" if prefix in _AZURE_PREFIXES else "openai"
             found = _DEPLOYMENT.match(rest)
             if found:
-                return found.group(2), unquote(found.group(1))
-            return rest, None
+                return found.group(2), unquote(found.group(1)), surface
+            return rest, None, surface
     return None
 
 
@@ -105,9 +116,10 @@ class FrontDoor:
             await response(scope, receive, stamped)
             return
         assert found is not None
-        path, deployment = found
+        path, deployment, surface = found
         state = dict(scope.get("state") or {})
         state["deployment"] = deployment
+        state["surface"] = surface
         inner_scope = {**scope, "path": path, "raw_path": path.encode(), "state": state}
         await self.app(inner_scope, self._limited(receive), stamped)
 

@@ -53,8 +53,9 @@ def is_reasoning_model(model: str) -> bool:
 
 
 def looks_like_base(name: str) -> bool:
-    """Whether ``name`` is a base model name the backend answers as."""
-    return not name.startswith("ft:") and name.lower().startswith(_BASE_PREFIXES)
+    """Whether ``name`` is a base model name the backend answers as (not ``ft:`` / ``.ft-``)."""
+    tuned = name.startswith("ft:") or ".ft-" in name
+    return not tuned and name.lower().startswith(_BASE_PREFIXES)
 
 
 def _base_doc(name: str) -> dict[str, Any]:

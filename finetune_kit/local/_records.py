@@ -110,6 +110,9 @@ class JobRecord(_Record):
     metadata: dict[str, str] | None
     integrations: list[Any] | None
     hyperparameters: dict[str, Any] | None
+    # Created through Azure's paths: Azure-style model ids, and the training tier it ran on.
+    azure: bool = False
+    training_type: str | None = None
     status: str = "validating_files"
     error: dict[str, Any] | None = None
     fine_tuned_model: str | None = None
@@ -148,6 +151,7 @@ class JobRecord(_Record):
             "metadata": self.metadata,
             "method": self.method,
             "user_provided_suffix": self.suffix,
+            **({"trainingType": self.training_type} if self.azure else {}),
         }
 
 

@@ -198,6 +198,18 @@ class LocalServer:
         return f"{self.root_url}/v1"
 
     @property
+    def management_url(self) -> str:
+        """Azure Resource Manager's URL for this server: its root (``/subscriptions/...``).
+
+        Give it to ``AzureResource(..., management_url=server.management_url)`` with any
+        subscription, resource group and account names, and a credential handing out any
+        bearer token (:class:`StaticToken`; the server's ``api_key`` when it has one). ARM
+        clients use their own HTTP stack, so this needs a listening server, not
+        ``in_process=True``.
+        """
+        return self.root_url
+
+    @property
     def running(self) -> bool:
         """Whether the server is accepting requests."""
         return self._running
@@ -359,3 +371,23 @@ class LocalServer:
         )
         self._clients.add(client)
         return client
+
+    def async_azure_client(
+        self,
+        *,
+        api_key: str | None = None,
+        api_version: str = DEFAULT_AZURE_API_VERSION,
+        max_retries: int = 2,
+        timeout: float = 60.0,
+    ) -> openai.AsyncAzureOpenAI:
+        """An ``openai.AsyncAzureOpenAI`` with this server as its endpoint (close it with
+        ``await .close()``)."""
+        http_client = in_process_async_http_client(self.app) if self.in_process else None
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=self.root_url,
+            api_key=self._key(api_key),
+            api_version=api_version,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=http_client,
+        )

@@ -80,6 +80,8 @@ class Timing:
     batch_validating: float = 0.3
     batch_in_progress: float = 0.7
     batch_finalizing: float = 0.2
+    #: How long a new Azure deployment stays ``Creating`` (Azure takes minutes).
+    deployment_provisioning: float = 1.0
 
     def scaled(self, speed: float) -> Timing:
         """These timings at ``speed`` (2.0 = twice as fast)."""

@@ -1,4 +1,5 @@
-"""The local backend's state: one object holding its parts (files, models, jobs, batches).
+"""The local backend's state: one object holding its parts (files, models, jobs, batches,
+Azure deployments).
 
 Each part keeps typed records (:mod:`._records`) and shares a :class:`~._state.State`: the
 lock, the injected clock, the phase timings and persistence. Nothing runs in the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._arm import ArmDeployments
 from ._batches import Batches
 from ._files import Files
 from ._jobs import Jobs
@@ -41,6 +43,13 @@ class Store:
         self.models = Models(self.state)
         self.jobs = Jobs(self.state, self.files, self.models)
         self.batches = Batches(self.state, self.files, self.models)
+        # Deployments live in memory only (a restarted server has none, like a fresh
+        # resource): they are cheap to recreate, and AzureDeployments.deploy is idempotent.
+        self.deployments = ArmDeployments(
+            clock=self.state.now,
+            model_exists=self.models.exists,
+            provisioning_seconds=self.state.timing.deployment_provisioning,
+        )
 
     def now(self) -> float:
         """The injected clock's time."""

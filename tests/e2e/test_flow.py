@@ -24,7 +24,6 @@ from finetune_kit import (
     aclassify,
     classify,
 )
-from finetune_kit.cli._demo_flow import load_demo_data
 from finetune_kit.local import FaultRule, Faults, LocalServer, ManualClock
 from tests.dates import today_is
 
@@ -44,16 +43,6 @@ def _a_day_without_lifecycle_warnings() -> Iterator[None]:
     # must not depend on how far the real calendar is from a retirement in the catalogue.
     with today_is(dt.date(2026, 6, 1)):
         yield
-
-
-@pytest.fixture(scope="module")
-def data() -> tuple[Dataset, Dataset, list[str]]:
-    texts, labels = load_demo_data()
-    # A smaller, still stratified slice of the demo data keeps each flow quick.
-    keep = [i for i, label in enumerate(labels) if label in {"coding", "trivia", "emotion"}]
-    ds = Dataset.from_labels([texts[i] for i in keep], [labels[i] for i in keep])
-    train, held_out = ds.split(test_size=0.25, seed=0)
-    return train, held_out, sorted({labels[i] for i in keep})
 
 
 @dataclass
@@ -176,15 +165,27 @@ def test_restart_with_data_dir_loses_nothing(
         del held_out
 
 
-def test_azure_client_runs_the_library(
+def test_azure_client_trains_azure_named_models_served_only_through_deployments(
     clocked_server: LocalServer, clock: RecordingClock, data: tuple[Dataset, Dataset, list[str]]
 ) -> None:
+    """In process, the Azure client trains; its model answers on Azure only once deployed
+    (the whole deploy flow is in test_azure_flow.py), and on the OpenAI paths by name."""
     azure = clocked_server.azure_client()
     assert isinstance(azure, openai.AzureOpenAI)
-    result = run_flow(azure, clock.policy(), data)
-    assert result.model.startswith("ft:")
-    answer = classify("What is 2 + 2?", labels=data[2], model=result.model, client=azure)
-    assert answer.label in data[2]
+    train, _, labels = data
+    tuned = Job.create(train, model=MODEL, suffix="e2e", client=azure, retry=clock.policy()).wait(
+        progress=False, poll_interval=1.0
+    )
+    assert tuned.name.startswith(f"{MODEL}.ft-")
+    assert tuned.name.endswith("-e2e")
+    with pytest.raises(openai.NotFoundError) as missing:
+        classify("What is 2 + 2?", labels=labels, model=tuned.name, client=azure)
+    assert isinstance(missing.value.body, dict)
+    assert missing.value.body["code"] == "DeploymentNotFound"
+    answer = classify(
+        "What is 2 + 2?", labels=labels, model=tuned.name, client=clocked_server.client()
+    )
+    assert answer.label in labels
 
 
 def test_reasoning_model_refusals_move_classify_down_the_ladder(
