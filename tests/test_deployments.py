@@ -264,3 +264,18 @@ def test_a_quota_refusal_is_not_retried_but_a_conflict_is(
     else:
         assert deployments.deploy(MODEL, wait=False).model == MODEL
     assert service.faults.seen.count("PUT") == puts
+
+
+def test_transport_failures_say_whether_the_request_may_have_acted() -> None:
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+    from finetune_kit.models._deployments import _transport_error
+
+    ended = _transport_error("PUT", "/d", HttpResponseError("Response ended prematurely"))
+    assert isinstance(ended, DeploymentError)
+    assert ended.ambiguous  # the reply broke off: the PUT may have been applied
+    unsent = _transport_error("PUT", "/d", ServiceRequestError("connection refused"))
+    assert isinstance(unsent, DeploymentError)
+    assert not unsent.ambiguous
+    other = ValueError("not a transport error")
+    assert _transport_error("PUT", "/d", other) is other

@@ -56,7 +56,7 @@ def test_spec_round_trips_and_recreates_the_job_elsewhere(
     train, held_out = data
     job = _create(train, held_out, clocked_server, clock)
     job.wait(progress=False, poll_interval=1.0)
-    spec = job.spec(tier="Standard")
+    spec = job.spec()
     assert spec.model == "gpt-4o-mini"
     assert spec.method == "supervised"
     assert spec.hyperparameters["n_epochs"] == 2
@@ -133,3 +133,33 @@ async def test_async_spec(
     finally:
         await source.close()
         await target.close()
+
+
+def test_an_azure_jobs_tier_travels_with_its_spec(
+    clocked_server: LocalServer,
+    other: LocalServer,
+    clock: RecordingClock,
+    data: tuple[Dataset, Dataset],
+) -> None:
+    train, held_out = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FinetuneKitWarning)
+        job = Job.create(
+            train,
+            model="gpt-4o-mini-2024-07-18",
+            validation=held_out,
+            tier="global",
+            client=clocked_server.azure_client(),
+            retry=clock.policy(),
+        )
+    spec = job.spec()  # read back from the job's trainingType
+    assert spec.tier == "global"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FinetuneKitWarning)
+        moved = Job.create_from_spec(
+            spec, train, validation=held_out, client=other.azure_client(), retry=clock.policy()
+        )
+    assert (moved.raw.model_extra or {}).get("trainingType") == "GlobalStandard"
+    # Off Azure a tier means nothing: the caller is told, before anything is sent.
+    with pytest.raises(ValueError, match="tier"):
+        Job.create_from_spec(spec, train, validation=held_out, client=other.client())

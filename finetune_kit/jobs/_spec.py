@@ -120,7 +120,11 @@ class JobSpec:
         idempotency_key: str | None = None,
     ) -> JobOptions:
         """The :class:`JobOptions` that re-create the job from ``training`` (and
-        ``validation``), after checking they are the data the spec was trained on."""
+        ``validation``), after checking they are the data the spec was trained on.
+
+        The spec's training tier comes along: it applies on Azure only, so a spec taken on
+        Azure and re-run elsewhere needs ``dataclasses.replace(spec, tier=None)`` first.
+        """
         from ._options import JobOptions
 
         self.check_data(training.content_hash(), validation.content_hash() if validation else None)
@@ -133,6 +137,7 @@ class JobSpec:
             suffix=self.suffix,
             seed=self.seed,
             idempotency_key=idempotency_key,
+            tier=self.tier,
         )
 
 
@@ -143,6 +148,18 @@ def _file_hash(file: FileObject) -> str | None:
 
 def _retrieve(file_id: str) -> Request:
     return Request(f"retrieve file {file_id}", lambda c: c.files.retrieve(file_id))
+
+
+def _tier_of(raw: FineTuningJob) -> str | None:
+    """The library's name for the tier Azure reports (``trainingType``), if any."""
+    from ._options import TRAINING_TYPES
+
+    reported = (raw.model_extra or {}).get("trainingType")
+    if not isinstance(reported, str):
+        return None
+    names = {wire.lower(): tier for tier, wire in TRAINING_TYPES.items()}
+    names["developertier"] = "developer"
+    return names.get(reported.lower())
 
 
 def spec_flow(
@@ -166,6 +183,8 @@ def spec_flow(
     if suffix is None and raw.fine_tuned_model:
         found = _FT_NAME.match(raw.fine_tuned_model)
         suffix = (found.group("suffix") or None) if found else None
+    if tier is None:
+        tier = _tier_of(raw)
     return JobSpec(
         model=raw.model,
         method=method,

@@ -265,15 +265,18 @@ def _http_request(
 
 
 def _transport_error(method: str, path: str, exc: Exception) -> Exception:
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    from azure.core.exceptions import AzureError, ServiceRequestError
 
-    if not isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+    if not isinstance(exc, AzureError):
         return exc
-    # ServiceResponseError: the request went out and no reply came, so it may have acted.
+    # The pipeline has no error map, so every status comes back as a response: an AzureError
+    # here is the transport's. Only ServiceRequestError says the request never went out; any
+    # other (ServiceResponseError, or the HttpResponseError of a reply that ended half-way)
+    # may follow a request the service acted on.
     return DeploymentError(
         f"{method} {path}: {type(exc).__name__}: {exc}",
         None,
-        ambiguous=isinstance(exc, ServiceResponseError),
+        ambiguous=not isinstance(exc, ServiceRequestError),
     )
 
 
