@@ -10,15 +10,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._deps import optional
-from ._html import quantiles
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..datasets._reports import DatasetStats
     from ..evaluate import Evaluation
-    from ..jobs._job import MetricsSummary
+    from ..jobs._job import MetricsRow, MetricsSummary
     from ._compare import Comparison
 
-__all__ = ["comparison", "dataset_stats", "epoch_steps", "evaluation", "metrics_summary"]
+__all__ = [
+    "comparison",
+    "dataset_stats",
+    "epoch_steps",
+    "evaluation",
+    "metrics_summary",
+    "turning_point",
+]
 
 
 def _axes(ax: Any) -> Any:
@@ -41,33 +49,63 @@ def epoch_steps(summary: MetricsSummary) -> list[float]:
     return [summary.steps * k / n for k in range(1, n + 1)]
 
 
+def _series(rows: Sequence[MetricsRow], name: str) -> tuple[list[int], list[float]]:
+    """The steps and values of one metric, skipping the steps that did not report it."""
+    pairs = [(r.step, v) for r in rows if (v := getattr(r, name)) is not None]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def turning_point(summary: MetricsSummary) -> tuple[float, float] | None:
+    """(step, loss) where validation loss was lowest before it rose, when the job overfit.
+
+    The full validation loss (computed on the whole file, at the epochs' ends) when the job
+    has it; else the per-epoch validation loss at its epoch's last step.
+    """
+    if not summary.overfitting:
+        return None
+    steps, full = _series(summary.rows, "full_valid_loss")
+    if len(full) >= 2:
+        i = min(range(len(full)), key=full.__getitem__)
+        return float(steps[i]), full[i]
+    valid = [
+        (x, y)
+        for x, y in zip(epoch_steps(summary), summary.epoch_valid_loss, strict=True)
+        if y is not None
+    ]
+    return min(valid, key=lambda xy: xy[1]) if valid else None
+
+
 def metrics_summary(summary: MetricsSummary, ax: Any = None) -> Any:
-    """Training and validation loss per epoch, by step; best checkpoint and turning point."""
+    """Losses by step; accuracies on a second axis; checkpoints, the best one, the turn."""
     ax = _axes(ax)
-    steps = epoch_steps(summary)
-    unit = "epoch" if summary.epochs_known else "quarter of the run"
-    train = [(x, y) for x, y in zip(steps, summary.epoch_train_loss, strict=True) if y is not None]
-    valid = [(x, y) for x, y in zip(steps, summary.epoch_valid_loss, strict=True) if y is not None]
-    if train:
-        ax.plot(
-            [x for x, _ in train],
-            [y for _, y in train],
-            marker="o",
-            label=f"training loss (mean per {unit})",
+    drawn = False
+    for name, label, style in (
+        ("train_loss", "training loss", {"linewidth": 1.2}),
+        ("valid_loss", "validation loss (batch)", {"linewidth": 1.0, "alpha": 0.8}),
+        ("full_valid_loss", "full validation loss", {"marker": "o", "linewidth": 1.5}),
+    ):
+        xs, ys = _series(summary.rows, name)
+        if xs:
+            ax.plot(xs, ys, label=label, **style)
+            drawn = True
+    for i, checkpoint in enumerate(summary.checkpoints):
+        ax.axvline(
+            checkpoint.step,
+            color="grey",
+            linestyle=":",
+            linewidth=1,
+            label="checkpoint" if i == 0 else None,
         )
-    if valid:
-        ax.plot([x for x, _ in valid], [y for _, y in valid], marker="o", label="validation loss")
-        if summary.overfitting:
-            # Where validation loss was lowest: after this point it turns up.
-            turn_x, turn_y = min(valid, key=lambda xy: xy[1])
-            ax.axvline(turn_x, color="tab:red", linestyle="--", label="validation loss turns up")
-            ax.annotate(
-                "overfitting from here",
-                (turn_x, turn_y),
-                textcoords="offset points",
-                xytext=(5, 10),
-                color="tab:red",
-            )
+    turn = turning_point(summary)
+    if turn is not None:
+        ax.axvline(turn[0], color="tab:red", linestyle="--", label="validation loss turns up")
+        ax.annotate(
+            "overfitting from here",
+            turn,
+            textcoords="offset points",
+            xytext=(5, 10),
+            color="tab:red",
+        )
     best = summary.best_checkpoint
     if best is not None:
         loss = best.metrics.full_valid_loss
@@ -86,9 +124,37 @@ def metrics_summary(summary: MetricsSummary, ax: Any = None) -> Any:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("Training metrics" + (" (overfitting)" if summary.overfitting else ""))
-    if train or valid:
-        ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    accuracy = _accuracy_axes(summary, ax)
+    if accuracy is not None:
+        more = accuracy.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    if drawn or handles:
+        ax.legend(handles, labels, fontsize=8)
     return ax
+
+
+def _accuracy_axes(summary: MetricsSummary, ax: Any) -> Any:
+    """Mean token accuracies on a twin y axis (0 to 1), when the job reported any."""
+    series = [
+        (label, _series(summary.rows, name))
+        for name, label in (
+            ("train_accuracy", "training accuracy"),
+            ("valid_mean_token_accuracy", "validation accuracy (batch)"),
+            ("full_valid_mean_token_accuracy", "full validation accuracy"),
+        )
+    ]
+    series = [(label, xy) for label, xy in series if xy[0]]
+    if not series:
+        return None
+    twin = ax.twinx()
+    for (label, (xs, ys)), color in zip(
+        series, ("tab:purple", "tab:olive", "tab:brown"), strict=False
+    ):
+        twin.plot(xs, ys, linestyle="--", linewidth=1, color=color, label=label)
+    twin.set_ylim(0, 1)
+    twin.set_ylabel("mean token accuracy")
+    return twin
 
 
 def evaluation(result: Evaluation, ax: Any = None) -> Any:
@@ -112,21 +178,26 @@ def evaluation(result: Evaluation, ax: Any = None) -> Any:
 
 
 def dataset_stats(stats: DatasetStats, ax: Any = None) -> Any:
-    """Tokens per example (min, p10, median, mean, p90, max) and the training context."""
+    """A histogram of tokens per example, and the model's training context."""
     ax = _axes(ax)
-    values = quantiles(stats.tokens_per_example)
-    names = [name for name, _ in values]
-    ax.barh(names, [v for _, v in values], color="tab:blue")
-    ax.axvline(
-        stats.training_context,
-        color="tab:red",
-        linestyle="--",
-        label=f"training context ({stats.training_context:,})",
-    )
-    # The context is usually orders of magnitude above typical examples.
-    ax.set_xscale("log")
-    ax.invert_yaxis()
+    hist = stats.token_histogram
+    if hist.counts:
+        widths = [b - a for a, b in zip(hist.edges, hist.edges[1:], strict=False)]
+        ax.bar(hist.edges[:-1], hist.counts, width=widths, align="edge", color="tab:blue")
+        longest = hist.edges[-1]
+    else:
+        longest = 0
+    context = stats.training_context
+    label = f"training context ({context:,} tokens)"
+    if longest and context > 2 * longest:
+        # Marking a limit far right of every example would squeeze the bars into a sliver:
+        # say where it is instead.
+        label += f", {context / max(stats.tokens_per_example.max, 1):,.0f}x the longest example"
+        ax.plot([], [], color="tab:red", linestyle="--", label=label)
+    else:
+        ax.axvline(context, color="tab:red", linestyle="--", label=label)
     ax.set_xlabel(f"tokens per example ({stats.encoding})")
+    ax.set_ylabel("examples")
     over = f", {stats.n_over_limit:,} over the limit" if stats.n_over_limit else ""
     ax.set_title(f"Tokens per example: {stats.n_examples:,} examples{over}")
     ax.legend()

@@ -361,7 +361,9 @@ class TunedModel(_ModelHandle[openai.OpenAI]):
             where="TunedModel.evaluate()",
         )
         names = _classify.LabelSet.of(label_set).names
-        return Evaluation.from_predictions(golds, results, labels=names, model=self.name)
+        return Evaluation.from_predictions(
+            golds, results, labels=names, model=self.name, inputs=texts
+        )
 
     def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """When the service retires this model, from the models endpoint; None when unknown.
@@ -527,7 +529,9 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI]):
             where="AsyncTunedModel.evaluate()",
         )
         names = _classify.LabelSet.of(label_set).names
-        return Evaluation.from_predictions(golds, results, labels=names, model=self.name)
+        return Evaluation.from_predictions(
+            golds, results, labels=names, model=self.name, inputs=texts
+        )
 
     async def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """See :meth:`TunedModel.shutdown_date`."""
