@@ -108,7 +108,7 @@ def test_metrics_plot_puts_accuracy_on_a_second_axis() -> None:
 
     twin = next(other for other in ax.figure.axes if other is not ax)
     assert _xy(_line(twin, "training accuracy")) == _column(summary, "train_accuracy")
-    assert twin.get_ylim() == (0.0, 1.0)
+    assert twin.get_ylim() == (0.0, 1.05)
     assert "training accuracy" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
@@ -215,3 +215,43 @@ def test_best_checkpoint_falls_back_to_its_batch_validation_loss() -> None:
     ax = summarize_metrics(rows, [best], n_epochs=2).plot()
 
     assert [list(p) for p in ax.collections[0].get_offsets()] == [[4.0, 0.7]]
+
+
+def test_many_steps_are_drawn_raw_and_as_trailing_means() -> None:
+    losses = [2.0 if s % 2 else 1.0 for s in range(1, 201)]
+    accuracies = [float(s % 2) for s in range(1, 201)]
+    rows = [
+        MetricsRow(step=s, train_loss=loss, train_accuracy=acc)
+        for s, loss, acc in zip(range(1, 201), losses, accuracies, strict=True)
+    ]
+    summary = summarize_metrics(rows, n_epochs=2)
+
+    ax = summary.plot()
+
+    def trailing(values: list[float], k: int) -> list[float]:
+        return [sum(values[max(0, i - k + 1) : i + 1]) / min(i + 1, k) for i in range(len(values))]
+
+    steps = [float(s) for s in range(1, 201)]
+    assert _xy(_line(ax, "training loss")) == (steps, losses)
+    assert _xy(_line(ax, "training loss, mean of 10 steps")) == (steps, trailing(losses, 10))
+    twin = next(other for other in ax.figure.axes if other is not ax)
+    accuracy = _line(twin, "training accuracy, mean of 10 steps")
+    assert _xy(accuracy) == (steps, trailing(accuracies, 10))
+    # The loss axis fits the means, not the raw spikes.
+    assert ax.get_ylim()[1] == pytest.approx(max(trailing(losses, 10)) * 1.15)
+
+
+def test_batch_validation_accuracy_gives_way_to_the_full_one() -> None:
+    rows = [MetricsRow(step=s, train_loss=1.0, valid_mean_token_accuracy=0.5) for s in (1, 2)]
+    full = MetricsRow(step=2, full_valid_mean_token_accuracy=0.8)
+    checkpoint = Checkpoint(id="c", step=2, model="ft:m::x:ckpt-step-2", created_at=1, metrics=full)
+
+    batch_only = summarize_metrics(rows).plot()
+    with_full = summarize_metrics(rows, [checkpoint]).plot()
+
+    def twin_labels(ax: Any) -> list[str]:
+        twin = next(other for other in ax.figure.axes if other is not ax)
+        return [str(line.get_label()) for line in twin.get_lines()]
+
+    assert twin_labels(batch_only) == ["validation accuracy (batch)"]
+    assert twin_labels(with_full) == ["full validation accuracy"]

@@ -25,6 +25,8 @@ __all__ = [
     "epoch_steps",
     "evaluation",
     "metrics_summary",
+    "smooth",
+    "smoothing_window",
     "turning_point",
 ]
 
@@ -75,19 +77,57 @@ def turning_point(summary: MetricsSummary) -> tuple[float, float] | None:
     return min(valid, key=lambda xy: xy[1]) if valid else None
 
 
+#: About this many points per smoothing window: per-step metrics of small batches are noisy.
+_SMOOTHING_POINTS = 20
+
+
+def smoothing_window(n: int) -> int:
+    """Steps averaged per point of a smoothed curve over ``n`` steps (1: no smoothing)."""
+    return max(1, n // _SMOOTHING_POINTS)
+
+
+def smooth(values: Sequence[float], window: int) -> list[float]:
+    """The trailing mean of ``window`` values at each point (fewer at the start)."""
+    if window <= 1:
+        return list(values)  # exactly as reported, without a running sum's rounding
+    out: list[float] = []
+    total = 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
 def metrics_summary(summary: MetricsSummary, ax: Any = None) -> Any:
-    """Losses by step; accuracies on a second axis; checkpoints, the best one, the turn."""
+    """Losses by step; accuracies on a second axis; checkpoints, the best one, the turn.
+
+    Every step's loss is drawn as reported; over many steps, faintly, under its trailing mean
+    (the raw curve of small batches is mostly noise), and the loss axis then fits the means.
+    """
     ax = _axes(ax)
-    drawn = False
-    for name, label, style in (
-        ("train_loss", "training loss", {"linewidth": 1.2}),
-        ("valid_loss", "validation loss (batch)", {"linewidth": 1.0, "alpha": 0.8}),
-        ("full_valid_loss", "full validation loss", {"marker": "o", "linewidth": 1.5}),
+    window = smoothing_window(len(summary.rows))
+    tops: list[float] = []
+    for name, label, color in (
+        ("train_loss", "training loss", "tab:blue"),
+        ("valid_loss", "validation loss (batch)", "tab:orange"),
     ):
         xs, ys = _series(summary.rows, name)
-        if xs:
-            ax.plot(xs, ys, label=label, **style)
-            drawn = True
+        if not xs:
+            continue
+        faint = {"alpha": 0.2, "linewidth": 0.8} if window > 1 else {"linewidth": 1.5}
+        ax.plot(xs, ys, label=label, color=color, **faint)
+        if window > 1:
+            means = smooth(ys, window)
+            ax.plot(xs, means, label=f"{label}, mean of {window} steps", color=color)
+            tops.append(max(means))
+    xs, ys = _series(summary.rows, "full_valid_loss")
+    if xs:
+        ax.plot(xs, ys, label="full validation loss", color="tab:brown", marker="o")
+        tops.append(max(ys))
+    if window > 1 and tops:
+        ax.set_ylim(0, max(tops) * 1.15)
     for i, checkpoint in enumerate(summary.checkpoints):
         ax.axvline(
             checkpoint.step,
@@ -106,53 +146,80 @@ def metrics_summary(summary: MetricsSummary, ax: Any = None) -> Any:
             xytext=(5, 10),
             color="tab:red",
         )
-    best = summary.best_checkpoint
-    if best is not None:
-        loss = best.metrics.full_valid_loss
-        if loss is None:
-            loss = best.metrics.valid_loss
-        if loss is not None:
-            ax.scatter(
-                [best.step],
-                [loss],
-                marker="*",
-                s=150,
-                color="tab:green",
-                zorder=3,
-                label=f"best checkpoint (step {best.step:,})",
-            )
+    _best_checkpoint(summary, ax)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("Training metrics" + (" (overfitting)" if summary.overfitting else ""))
     handles, labels = ax.get_legend_handles_labels()
-    accuracy = _accuracy_axes(summary, ax)
+    accuracy = _accuracy_axes(summary, ax, window)
     if accuracy is not None:
         more = accuracy.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
-    if drawn or handles:
-        ax.legend(handles, labels, fontsize=8)
+    if handles:
+        # Below the plot: losses fall to the lower right while accuracies rise to the upper
+        # right, so no corner inside is free.
+        ax.legend(
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.12),
+            ncol=2,
+            fontsize=8,
+            frameon=False,
+        )
     return ax
 
 
-def _accuracy_axes(summary: MetricsSummary, ax: Any) -> Any:
-    """Mean token accuracies on a twin y axis (0 to 1), when the job reported any."""
-    series = [
-        (label, _series(summary.rows, name))
-        for name, label in (
-            ("train_accuracy", "training accuracy"),
-            ("valid_mean_token_accuracy", "validation accuracy (batch)"),
-            ("full_valid_mean_token_accuracy", "full validation accuracy"),
+def _best_checkpoint(summary: MetricsSummary, ax: Any) -> None:
+    best = summary.best_checkpoint
+    if best is None:
+        return
+    loss = best.metrics.full_valid_loss
+    if loss is None:
+        loss = best.metrics.valid_loss
+    if loss is not None:
+        ax.scatter(
+            [best.step],
+            [loss],
+            marker="*",
+            s=150,
+            color="tab:green",
+            zorder=3,
+            label=f"best checkpoint (step {best.step:,})",
         )
-    ]
-    series = [(label, xy) for label, xy in series if xy[0]]
-    if not series:
+
+
+def _accuracy_axes(summary: MetricsSummary, ax: Any, window: int) -> Any:
+    """Mean token accuracies on a twin y axis (0 to 1), when the job reported any.
+
+    Per-step accuracies are drawn as their trailing means when ``window`` > 1: a batch of one
+    example scores 0 or 1, which as a raw curve hides everything else. The batch validation
+    accuracy only when the job computed no full validation accuracy.
+    """
+    full = _series(summary.rows, "full_valid_mean_token_accuracy")
+    names = [("train_accuracy", "training accuracy", "tab:purple")]
+    if not full[0]:  # the batch figure only where there is no full one: it is the noisier
+        names.append(("valid_mean_token_accuracy", "validation accuracy (batch)", "tab:olive"))
+    series = [(label, color, _series(summary.rows, name)) for name, label, color in names]
+    if not any(xs for _, _, (xs, _) in series) and not full[0]:
         return None
     twin = ax.twinx()
-    for (label, (xs, ys)), color in zip(
-        series, ("tab:purple", "tab:olive", "tab:brown"), strict=False
-    ):
-        twin.plot(xs, ys, linestyle="--", linewidth=1, color=color, label=label)
-    twin.set_ylim(0, 1)
+    for label, color, (xs, ys) in series:
+        if xs:
+            suffix = f", mean of {window} steps" if window > 1 else ""
+            twin.plot(
+                xs,
+                smooth(ys, window),
+                linestyle="--",
+                linewidth=1,
+                color=color,
+                label=label + suffix,
+            )
+    if full[0]:
+        twin.plot(
+            *full, linestyle="--", marker="s", color="tab:cyan", label="full validation accuracy"
+        )
+    twin.set_ylim(0, 1.05)  # a curve at 1.0 stays visible
     twin.set_ylabel("mean token accuracy")
     return twin
 
