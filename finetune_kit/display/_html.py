@@ -263,7 +263,8 @@ def histogram(hist: Histogram, limit: int) -> Markup:
         else f"training context {limit:,} tokens: red bins reach past it"
     )
     return Markup(
-        f'<div class="finetune-kit-histogram" style="height: {_HIST_HEIGHT}px; '
+        '<div class="finetune-kit-histogram" style="display: inline-block; '
+        f"height: {_HIST_HEIGHT}px; "
         f'border-bottom: 1px solid #999; white-space: nowrap">{"".join(bars)}</div>'
         f'<div style="color: #666">{esc(f"{hist.edges[0]:,}")} to '
         f"{esc(f'{hist.edges[-1]:,}')} tokens per example \u00b7 {esc(where)}</div>"
