@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from finetune_kit import (
+    AsyncTunedModel,
     Checkpoint,
     ClassificationTask,
     Dataset,
@@ -163,6 +164,29 @@ def test_real_evaluation_rows_carry_input_confidence_and_probabilities(
     assert frame["correct"].tolist() == [
         g == p for g, p in zip(frame["gold"], frame["predicted"], strict=True)
     ]
+
+
+async def test_async_evaluations_keep_the_same_columns(local_server: LocalServer) -> None:
+    sync = TunedModel("gpt-4o-mini", client=local_server.client()).evaluate(
+        HELD_OUT, progress=False
+    )
+    client = local_server.async_client()
+    try:
+        tuned = await AsyncTunedModel("gpt-4o-mini", client=client).evaluate(
+            HELD_OUT, progress=False
+        )
+        task = await ClassificationTask(["dog", "cat"]).aevaluate(
+            HELD_OUT, model="gpt-4o-mini", client=client, progress=False
+        )
+    finally:
+        await client.close()
+
+    for evaluation in (tuned, task):
+        assert (
+            evaluation.inputs == sync.inputs == ("it barks", "it purrs", "a loud bark", "meow meow")
+        )
+        assert evaluation.confidences == sync.confidences
+        assert evaluation.probabilities == sync.probabilities
 
 
 def test_task_evaluation_keeps_the_texts_it_classified(local_server: LocalServer) -> None:
