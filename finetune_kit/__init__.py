@@ -36,7 +36,14 @@ from .classification._classify import (
     warm_up,
 )
 from .datasets._dataset import Dataset
-from .datasets._reports import CostEstimate, DatasetStats, Distribution, Problem, ValidationReport
+from .datasets._reports import (
+    CostEstimate,
+    DatasetStats,
+    Distribution,
+    Histogram,
+    Problem,
+    ValidationReport,
+)
 from .display._compare import Comparison
 from .evaluate import Evaluation, LabelMetrics, compare
 from .facts._models import FactsTable, ModelFacts, facts_table, model_facts
@@ -84,6 +91,7 @@ __all__ = [
     "FineTuningUnavailableError",
     "FinetuneKitError",
     "FinetuneKitWarning",
+    "Histogram",
     "HostingCost",
     "Job",
     "JobCancelledError",

@@ -28,9 +28,9 @@ from .classification._results import Classification, TokenUsage
 from .display._compare import Comparison
 
 if TYPE_CHECKING:
-    from .classification._prompts import Message
+    from .classification._prompts import Message, TextInput
 
-__all__ = ["Evaluation", "LabelMetrics", "compare", "evaluation_items"]
+__all__ = ["Evaluation", "LabelMetrics", "compare", "evaluation_items", "input_text"]
 
 _NO_ANSWER = "(none)"
 
@@ -64,6 +64,11 @@ class Evaluation(BaseModel):
         usage: tokens spent on the whole evaluation.
         golds: the true label of each example, in order.
         predictions: what was predicted for each example (None: no answer).
+        inputs: the text classified for each example (a conversation's last user message),
+            when the evaluation was given its inputs; else empty.
+        confidences: the probability of each predicted label, where the technique saw the
+            model's distribution (None elsewhere, and for failures and plain labels).
+        probabilities: each example's label -> probability mapping, where known (else None).
         techniques: how many answers each rung of the ladder gave (``logit_bias``,
             ``structured``, ``prompt``); see :attr:`technique`.
     """
@@ -82,6 +87,9 @@ class Evaluation(BaseModel):
     usage: TokenUsage = TokenUsage()
     golds: tuple[str, ...] = ()
     predictions: tuple[str | None, ...] = ()
+    inputs: tuple[str, ...] = ()
+    confidences: tuple[float | None, ...] = ()
+    probabilities: tuple[dict[str, float] | None, ...] = ()
     techniques: dict[str, int] = {}
 
     @property
@@ -125,6 +133,7 @@ class Evaluation(BaseModel):
         *,
         labels: Sequence[str] | None = None,
         model: str | None = None,
+        inputs: Sequence[TextInput] | None = None,
     ) -> Evaluation:
         """Score ``predictions`` against the true labels ``golds``.
 
@@ -135,6 +144,8 @@ class Evaluation(BaseModel):
             labels: the label set, in the order wanted; default: the labels of ``golds`` in
                 order of first appearance, then any other predicted label.
             model: the model's name, for display.
+            inputs: what was classified, per example: a text, or a conversation (kept as the
+                text of its last user message); shown by :meth:`to_pandas`.
 
         Raises:
             ValueError: lengths differ, there is nothing to score, or a true label is not in
@@ -142,13 +153,22 @@ class Evaluation(BaseModel):
         """
         if len(golds) != len(predictions):
             raise ValueError(f"{len(golds)} true labels but {len(predictions)} predictions")
+        if inputs is not None and len(inputs) != len(golds):
+            raise ValueError(f"{len(golds)} true labels but {len(inputs)} inputs")
         if not golds:
             raise ValueError("nothing to evaluate: no examples")
         predicted: list[str | None] = []
+        confidences: list[float | None] = []
+        distributions: list[dict[str, float] | None] = []
         usage = TokenUsage()
         techniques: Counter[str] = Counter()
         abstained = failed = 0
         for item in predictions:
+            known = item if isinstance(item, Classification) else None
+            confidences.append(known.confidence if known else None)
+            distributions.append(
+                dict(known.probabilities) if known and known.probabilities is not None else None
+            )
             if isinstance(item, ClassificationError):
                 failed += 1
                 predicted.append(None)
@@ -186,6 +206,9 @@ class Evaluation(BaseModel):
             usage=usage,
             golds=tuple(golds),
             predictions=tuple(predicted),
+            inputs=tuple(input_text(i) for i in inputs) if inputs is not None else (),
+            confidences=tuple(confidences),
+            probabilities=tuple(distributions),
             techniques=dict(techniques.most_common()),
         )
 
@@ -228,10 +251,29 @@ class Evaluation(BaseModel):
 
     def to_pandas(self) -> Any:
         """A DataFrame with one row per example: input, gold, predicted, correct, confidence,
-        probabilities (the last two None where the evaluation did not keep them)."""
+        probabilities (None where not known: no inputs given, or no distribution seen)."""
         from .display import _frames
 
         return _frames.evaluation_frame(self)
+
+
+def input_text(item: TextInput) -> str:
+    """The text of what was classified: the string itself, or a conversation's last user
+    message (its text parts joined), which is what a classifier's answer is about."""
+    if isinstance(item, str):
+        return item
+    for message in reversed(item):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(
+                    str(part.get("text", ""))
+                    for part in content
+                    if isinstance(part, Mapping) and part.get("type") == "text"
+                )
+    return ""
 
 
 def _label_order(

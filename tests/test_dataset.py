@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from finetune_kit import CostEstimate, Dataset, DatasetError, Distribution
+from finetune_kit import CostEstimate, Dataset, DatasetError, Distribution, Histogram
 from finetune_kit.facts._models import PRICE_DATE, default_n_epochs
 
 if TYPE_CHECKING:
@@ -134,6 +134,36 @@ def test_distribution_percentiles() -> None:
     assert dist.p10 == pytest.approx(1.9)
     assert dist.p90 == pytest.approx(9.1)
     assert Distribution.from_counts({}).count == 0
+
+
+def test_histogram_bins_have_one_round_width_and_cover_every_value() -> None:
+    counts = Counter({3: 2, 47: 1, 120: 4, 121: 1, 998: 1})
+
+    hist = Histogram.from_counts(counts, bins=20)
+
+    widths = {b - a for a, b in zip(hist.edges, hist.edges[1:], strict=False)}
+    assert widths == {50}  # the first round width giving at most 20 bins over 3..998
+    assert (hist.edges[0], hist.edges[-1]) == (0, 1000)
+    assert len(hist.counts) == len(hist.edges) - 1 == 20
+    for value, n in counts.items():
+        i = next(i for i, low in enumerate(hist.edges[:-1]) if low <= value < hist.edges[i + 1])
+        assert hist.counts[i] >= n
+    assert (hist.counts[0], hist.counts[2], hist.counts[19]) == (3, 5, 1)
+    assert sum(hist.counts) == counts.total()
+    assert Histogram.from_counts({}) == Histogram()
+    assert Histogram.from_counts({7: 3}) == Histogram(edges=(7, 8), counts=(3,))
+
+
+def test_stats_keep_a_histogram_of_tokens_per_example() -> None:
+    ds = Dataset.from_records([chat(i, words=i * 5) for i in range(30)])
+
+    stats = ds.stats("gpt-4o-mini")
+
+    hist = stats.token_histogram
+    assert sum(hist.counts) == stats.n_examples == 30
+    assert hist.edges[0] <= stats.tokens_per_example.min < hist.edges[1]
+    assert hist.edges[-2] <= stats.tokens_per_example.max < hist.edges[-1]
+    assert len(hist.counts) > 5
 
 
 def test_stats_counts_over_limit_and_caps_billable() -> None:
@@ -292,6 +322,8 @@ def test_parallel_check_equals_serial(
     s_report, s_stats = serial.validate(workers=1), serial.stats(workers=1)
     assert p_report == s_report
     assert p_stats == s_stats
+    # The workers' histograms merge into the serial one (compared above), which is not empty.
+    assert sum(p_stats.token_histogram.counts) == p_stats.n_examples
     assert [(p.line, p.code) for p in s_report.problems] == [
         (None, "missing_system"),
         (None, "missing_user"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import pickle
+import re
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from finetune_kit import (
     Distribution,
     Evaluation,
     Event,
+    Histogram,
     Job,
     MetricsRow,
     Problem,
@@ -29,6 +31,7 @@ from finetune_kit import (
     ValidationReport,
     compare,
 )
+from finetune_kit.display._html import histogram
 from finetune_kit.display._html_results import job_parts
 from finetune_kit.jobs._job import summarize_metrics
 from tests.sdk_fakes import job_json
@@ -73,7 +76,7 @@ def parse(markup: str) -> _Checker:
     checker.close()
     assert not checker.stack, f"unclosed: {checker.stack}"
     assert "script" not in checker.tags
-    assert all(name in ("style", "class") for name in checker.attributes)
+    assert all(name in ("style", "class", "title") for name in checker.attributes)
     return checker
 
 
@@ -142,6 +145,7 @@ def test_dataset_stats_table_lengths_and_labels() -> None:
         assistant_tokens_per_example=_distribution([2, 2, 2, 2]),
         messages_per_example=_distribution([3, 3, 3, 3]),
         label_counts={HOSTILE: 3, "dog": 1},
+        token_histogram=Histogram(edges=(10, 20, 30, 40, 50), counts=(2, 1, 0, 1)),
     )
 
     markup = stats._repr_html_()
@@ -149,14 +153,34 @@ def test_dataset_stats_table_lengths_and_labels() -> None:
 
     assert "trained tokens" in text
     assert "65,536" in text
-    assert "p1013" in text  # 10th percentile of 10, 20, 30, 40
-    assert "p9037" in text
+    # min, p10, p50, mean, p90, max of 10, 20, 30, 40
+    assert "tokens101325253740" in text
     assert HOSTILE in text
-    # One bar per token summary (6) and for the limit, one per label (2).
-    assert markup.count("background: #eee") == 9
-    # Token bars are scaled to the longest example (40): min 10, median 25.
-    assert "width: 25.0%" in markup
-    assert "width: 62.5%" in markup
+    # One bar per label (2).
+    assert markup.count("background: #eee") == 2
+    # One column per bin, its height scaled to the fullest bin, its range and count on hover.
+    assert _histogram_bars(markup) == [
+        ("10\u201319 tokens: 2 examples", 60),
+        ("20\u201329 tokens: 1 examples", 30),
+        ("30\u201339 tokens: 0 examples", 0),
+        ("40\u201349 tokens: 1 examples", 30),
+    ]
+    assert "beyond every example" in text
+
+
+def _histogram_bars(markup: str) -> list[tuple[str, int]]:
+    return [
+        (title, int(height))
+        for title, height in re.findall(r'title="([^"]*)" style="[^"]*height: (\d+)px', markup)
+    ]
+
+
+def test_histogram_colours_the_bins_past_the_context() -> None:
+    markup = histogram(Histogram(edges=(0, 100, 200, 300), counts=(5, 3, 1)), 150)
+
+    bars = re.findall(r"height: \d+px; margin-right: 1px; background: (#\w+)", markup)
+    assert bars == ["#4c78a8", "#c0392b", "#c0392b"]
+    assert "red bins reach past it" in text_of(markup)
 
 
 def test_real_dataset_reports_render() -> None:

@@ -1,4 +1,5 @@
-"""``import finetune_kit`` stays light: the notebook libraries load only when used."""
+"""``import finetune_kit`` stays light: the notebook libraries load only when used, and the
+retry machinery only when a call is first retried."""
 
 from __future__ import annotations
 
@@ -6,13 +7,25 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("matplotlib", "pandas", "ipywidgets", "datasets", "IPython", "numpy")
+#: Loaded on a call's first retry only: tenacity imports tornado when it is installed.
+RETRY_ONLY = ("tenacity", "tornado")
 
 
-def test_import_loads_no_notebook_library() -> None:
+@pytest.mark.parametrize(
+    ("imports", "absent"),
+    [
+        ("finetune_kit, finetune_kit.display._frames, finetune_kit.display._plot", HEAVY),
+        ("finetune_kit", RETRY_ONLY),
+    ],
+    ids=["notebook-libraries", "retry-machinery"],
+)
+def test_import_loads_nothing_it_does_not_need(imports: str, absent: tuple[str, ...]) -> None:
     code = (
-        "import json, sys, finetune_kit, finetune_kit.display._frames, finetune_kit.display._plot; "
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+        f"import json, sys, {imports}; "
+        f"print(json.dumps([m for m in {absent!r} if m in sys.modules]))"
     )
 
     out = subprocess.run(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -205,3 +205,33 @@ def test_evaluation_items_from_a_dataset() -> None:
 def test_evaluation_items_need_a_label() -> None:
     with pytest.raises(ValueError, match="example 2"):
         evaluation_items([{"text": "a", "label": "x"}, {"messages": [{"role": "user"}]}])
+
+
+def test_from_predictions_keeps_inputs_confidences_and_probabilities() -> None:
+    sure = Classification(
+        label="cat",
+        probabilities={"cat": 0.9, "dog": 0.1},
+        confidence=0.9,
+        technique="logit_bias",
+        model="m",
+    )
+    unsure = Classification(label="dog", technique="structured", model="m")
+    conversation: list[dict[str, Any]] = [
+        {"role": "system", "content": "Which animal?"},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "it"}, {"type": "text", "text": "barks"}],
+        },
+    ]
+
+    evaluation = Evaluation.from_predictions(
+        ["cat", "dog", "dog"],
+        [sure, unsure, ClassificationError("no label", raw_output="?", labels=["cat", "dog"])],
+        inputs=["meow", conversation, "woof"],
+    )
+
+    assert evaluation.inputs == ("meow", "it barks", "woof")
+    assert evaluation.confidences == (0.9, None, None)
+    assert evaluation.probabilities == ({"cat": 0.9, "dog": 0.1}, None, None)
+    with pytest.raises(ValueError, match="2 true labels but 1 inputs"):
+        Evaluation.from_predictions(["cat", "dog"], ["cat", "dog"], inputs=["meow"])

@@ -43,6 +43,7 @@ PUBLIC = [
     "FineTuningUnavailableError",
     "FinetuneKitError",
     "FinetuneKitWarning",
+    "Histogram",
     "HostingCost",
     "Job",
     "JobCancelledError",

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from finetune_kit import Dataset, DatasetError, Evaluation, MetricsRow, compare
+from finetune_kit import (
+    AsyncTunedModel,
+    Checkpoint,
+    ClassificationTask,
+    Dataset,
+    DatasetError,
+    Evaluation,
+    MetricsRow,
+    TunedModel,
+    compare,
+)
+from finetune_kit.evaluate import evaluation_items
 from finetune_kit.jobs._job import summarize_metrics
+
+if TYPE_CHECKING:
+    from finetune_kit.local import LocalServer
 
 pandas = pytest.importorskip("pandas", reason="the pandas extra is not installed")
 
@@ -124,40 +138,95 @@ def test_evaluation_has_one_row_per_example() -> None:
     assert frame["input"].isna().all()
 
 
-class _Detailed(Evaluation):
-    """An evaluation that kept its inputs and distributions (what to_pandas reads when there)."""
+HELD_OUT = Dataset.from_labels(
+    ["it barks", "it purrs", "a loud bark", "meow meow"],
+    ["dog", "cat", "dog", "cat"],
+    system="Which animal?",
+)
 
-    inputs: tuple[str, ...] = ()
-    confidences: tuple[float | None, ...] = ()
-    probabilities: tuple[dict[str, float] | None, ...] = ()
+
+def test_real_evaluation_rows_carry_input_confidence_and_probabilities(
+    local_server: LocalServer,
+) -> None:
+    model = TunedModel("gpt-4o-mini", client=local_server.client())
+
+    evaluation = model.evaluate(HELD_OUT, progress=False)
+    frame = evaluation.to_pandas()
+
+    # What one classify call per example says, asked exactly as the evaluation asked.
+    conversations = [conversation for conversation, _ in evaluation_items(HELD_OUT)]
+    asked = [model.classify(c, labels=["dog", "cat"]) for c in conversations]
+    assert frame["input"].tolist() == ["it barks", "it purrs", "a loud bark", "meow meow"]
+    assert frame["predicted"].tolist() == [a.label for a in asked]
+    assert frame["confidence"].tolist() == [a.confidence for a in asked]
+    assert frame["probabilities"].tolist() == [a.probabilities for a in asked]
+    assert all(c is not None for c in frame["confidence"])
+    assert frame["correct"].tolist() == [
+        g == p for g, p in zip(frame["gold"], frame["predicted"], strict=True)
+    ]
 
 
-def test_evaluation_rows_carry_inputs_and_probabilities_when_kept() -> None:
-    base = Evaluation.from_predictions(["cat", "dog"], ["cat", "cat"])
-    detailed = _Detailed(
-        **base.model_dump(),
-        inputs=("meow", "woof"),
-        confidences=(0.9, 0.6),
-        probabilities=({"cat": 0.9, "dog": 0.1}, {"cat": 0.6, "dog": 0.4}),
+async def test_async_evaluations_keep_the_same_columns(local_server: LocalServer) -> None:
+    sync = TunedModel("gpt-4o-mini", client=local_server.client()).evaluate(
+        HELD_OUT, progress=False
     )
+    client = local_server.async_client()
+    try:
+        tuned = await AsyncTunedModel("gpt-4o-mini", client=client).evaluate(
+            HELD_OUT, progress=False
+        )
+        task = await ClassificationTask(["dog", "cat"]).aevaluate(
+            HELD_OUT, model="gpt-4o-mini", client=client, progress=False
+        )
+    finally:
+        await client.close()
 
-    frame = detailed.to_pandas()
+    for evaluation in (tuned, task):
+        assert (
+            evaluation.inputs == sync.inputs == ("it barks", "it purrs", "a loud bark", "meow meow")
+        )
+        assert evaluation.confidences == sync.confidences
+        assert evaluation.probabilities == sync.probabilities
 
-    assert frame["input"].tolist() == ["meow", "woof"]
-    assert frame["confidence"].tolist() == [0.9, 0.6]
-    assert frame["probabilities"].tolist()[1] == {"cat": 0.6, "dog": 0.4}
+
+def test_task_evaluation_keeps_the_texts_it_classified(local_server: LocalServer) -> None:
+    task = ClassificationTask(["cat", "dog"], instructions="Which animal?")
+    records = [{"text": "it barks", "label": "dog"}, {"text": "meow", "label": "cat"}]
+
+    evaluation = task.evaluate(
+        records, model="gpt-4o-mini", client=local_server.client(), progress=False
+    )
+    frame = evaluation.to_pandas()
+
+    assert frame["input"].tolist() == ["it barks", "meow"]
+    probabilities = frame["probabilities"].tolist()
+    assert [set(p) for p in probabilities] == [{"cat", "dog"}] * 2
+    assert frame["confidence"].tolist() == [
+        p[label] for p, label in zip(probabilities, frame["predicted"], strict=True)
+    ]
 
 
-def test_metrics_summary_has_one_row_per_epoch() -> None:
+def test_metrics_summary_has_one_row_per_step() -> None:
     rows = [MetricsRow(step=s, train_loss=1.0 / s, valid_loss=1.2 / s) for s in range(1, 7)]
-    summary = summarize_metrics(rows, n_epochs=3)
+    checkpoint = Checkpoint(
+        id="c4",
+        step=4,
+        model="ft:m::x:ckpt-step-4",
+        created_at=1,
+        metrics=MetricsRow(step=4, full_valid_loss=0.31),
+    )
+    summary = summarize_metrics(rows, [checkpoint], n_epochs=3)
 
     frame = summary.to_pandas()
 
-    assert frame["epoch"].tolist() == [1, 2, 3]
-    assert frame["step"].tolist() == [2.0, 4.0, 6.0]
-    assert frame["train_loss"].tolist() == summary.epoch_train_loss
-    assert frame["valid_loss"].tolist() == summary.epoch_valid_loss
+    assert frame["step"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert frame["train_loss"].tolist() == [r.train_loss for r in rows]
+    assert frame["valid_loss"].tolist() == [r.valid_loss for r in rows]
+    # The checkpoint's full validation loss fills its step; its model is named there.
+    assert frame.loc[3, "full_valid_loss"] == 0.31
+    assert frame["checkpoint"].isna().tolist() == [True, True, True, False, True, True]
+    assert frame.loc[3, "checkpoint"] == "ft:m::x:ckpt-step-4"
+    assert list(frame.columns) == [*MetricsRow.model_fields, "checkpoint"]
 
 
 def test_comparison_frame_is_metrics_by_model() -> None:

@@ -1,8 +1,8 @@
 """The one retry layer: a frozen :class:`RetryPolicy`, one pure decision, two thin loops.
 
-This is the only module that imports tenacity. Every request finetune_kit makes runs through
-:func:`call_with_retry` (or :func:`acall_with_retry`) on a client whose own retries are off
-(see ``_client.py``), so attempts never multiply.
+This is the only module that imports tenacity, and only when a call is first retried. Every
+request finetune_kit makes runs through :func:`call_with_retry` (or :func:`acall_with_retry`)
+on a client whose own retries are off (see ``_client.py``), so attempts never multiply.
 
 What is retried: connection errors and timeouts, HTTP 408, 409, 429 and 5xx; an explicit
 ``x-should-retry: true|false`` header from the service overrides the status code. Never
@@ -34,12 +34,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import openai
-import tenacity
 
 from .._exceptions import DeploymentError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
+
+    import tenacity
 
     from .clock import Clock
 
@@ -433,6 +434,10 @@ def call_with_retry(
         if not attempts.first_failed(exc):
             raise
     sleep(attempts.decision.wait)
+    # Imported here, not at the top: tenacity imports tornado whenever it is installed (Jupyter
+    # installs it), which would slow `import finetune_kit` for calls that never retry.
+    import tenacity
+
     retrying = tenacity.Retrying(
         retry=attempts.retry,
         wait=attempts.wait,
@@ -459,6 +464,8 @@ async def acall_with_retry(
         if not attempts.first_failed(exc):
             raise
     await sleep(attempts.decision.wait)
+    import tenacity  # lazily, as in call_with_retry
+
     retrying = tenacity.AsyncRetrying(
         retry=attempts.retry,
         wait=attempts.wait,

@@ -16,7 +16,7 @@ from ..facts._limits import MAX_FILE_BYTES, MAX_UPLOAD_BYTES
 from ._checker import Tally, token_counter
 from ._codes import MIN_EXAMPLES
 from ._examples import looks_like_classification
-from ._reports import DatasetStats, Distribution, ValidationReport
+from ._reports import DatasetStats, Distribution, Histogram, ValidationReport
 
 if TYPE_CHECKING:
     from array import array
@@ -139,6 +139,7 @@ def finish(
         assistant_tokens_per_example=Distribution.from_counts(tally.trained),
         messages_per_example=Distribution.from_counts(tally.messages),
         label_counts=dict(sorted(labels.items())) if labels is not None else None,
+        token_histogram=Histogram.from_counts(tally.tokens),
     )
     return report, stats
 

@@ -23,6 +23,7 @@ __all__ = [
     "DatasetKind",
     "DatasetStats",
     "Distribution",
+    "Histogram",
     "Problem",
     "Severity",
     "ValidationReport",
@@ -188,6 +189,54 @@ class Distribution(BaseModel):
         )
 
 
+class Histogram(BaseModel):
+    """How many examples fall in each range of a per-example quantity (tokens, ...).
+
+    Bin ``i`` holds the values ``edges[i] <= value < edges[i + 1]``; the bins have one round
+    width (1, 2 or 5 times a power of ten) and cover the smallest to the largest value. Empty
+    for an empty dataset.
+
+    Attributes:
+        edges: the bins' bounds, one more than there are bins.
+        counts: examples per bin.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    edges: tuple[int, ...] = ()
+    counts: tuple[int, ...] = ()
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[int, int], *, bins: int = 30) -> Histogram:
+        """Bin a histogram of exact values ``{value: how many examples have it}``.
+
+        Memory is that of the bins and of ``counts`` (distinct values, at most the largest
+        value): nothing grows with the number of examples.
+        """
+        present = [value for value, n in counts.items() if n > 0]
+        if not present:
+            return cls()
+        low, high = min(present), max(present)
+        width = _round_width((high - low + 1) / bins)
+        start = low // width * width
+        size = (high - start) // width + 1
+        binned = [0] * size
+        for value, n in counts.items():
+            if n > 0:
+                binned[(value - start) // width] += n
+        return cls(edges=tuple(start + i * width for i in range(size + 1)), counts=tuple(binned))
+
+
+def _round_width(least: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that is at least ``least``."""
+    power = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * power >= least:
+                return step * power
+        power *= 10
+
+
 class DatasetStats(BaseModel):
     """Token and message statistics of a dataset, in one model's encoding.
 
@@ -205,6 +254,7 @@ class DatasetStats(BaseModel):
         assistant_tokens_per_example: distribution of trained tokens per example.
         messages_per_example: distribution of messages per example.
         label_counts: examples per label for classification data, else None.
+        token_histogram: examples per range of total tokens (what :meth:`plot` draws).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -222,6 +272,7 @@ class DatasetStats(BaseModel):
     assistant_tokens_per_example: Distribution
     messages_per_example: Distribution
     label_counts: dict[str, int] | None = None
+    token_histogram: Histogram = Histogram()
 
     def __str__(self) -> str:
         rows = [
@@ -248,7 +299,7 @@ class DatasetStats(BaseModel):
         return _html.dataset_stats(self)
 
     def plot(self, ax: Any = None) -> Any:
-        """Tokens per example (min to max) against the training context, on a log scale.
+        """A histogram of tokens per example, with the model's training context marked.
 
         Needs matplotlib (``pip install "finetune-kit[plot]"``); draws on ``ax`` when given
         and returns the Axes drawn on.

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DatasetError
 from ._deps import optional
-from ._plot import epoch_steps
 
 if TYPE_CHECKING:
     from ..datasets._dataset import Dataset
@@ -169,43 +168,34 @@ def _messages(value: object, column: str, key: object) -> list[dict[str, Any]]:
 def evaluation_frame(result: Evaluation) -> Any:
     """One row per example: input, gold, predicted, correct, confidence, probabilities.
 
-    ``input``, ``confidence`` and ``probabilities`` come from the evaluation's ``inputs``,
-    ``confidences`` and ``probabilities`` when it carries them (else they are None).
+    ``input`` is None when the evaluation was built without its inputs; ``confidence`` and
+    ``probabilities`` are None where the technique did not see the model's distribution.
     """
     pandas = optional("pandas", "pandas")
     n = len(result.golds)
-    inputs = _per_example(result, "inputs", n)
-    confidences = _per_example(result, "confidences", n)
-    probabilities = _per_example(result, "probabilities", n)
     return pandas.DataFrame(
         {
-            "input": inputs,
+            "input": list(result.inputs) if len(result.inputs) == n else [None] * n,
             "gold": list(result.golds),
             "predicted": list(result.predictions),
             "correct": [g == p for g, p in zip(result.golds, result.predictions, strict=True)],
-            "confidence": confidences,
-            "probabilities": probabilities,
+            "confidence": _aligned(result.confidences, n),
+            "probabilities": _aligned(result.probabilities, n),
         }
     )
 
 
-def _per_example(result: Evaluation, name: str, n: int) -> list[Any]:
-    values = getattr(result, name, None)
-    return list(values) if values is not None and len(values) == n else [None] * n
+def _aligned(values: Sequence[Any], n: int) -> list[Any]:
+    # Evaluations saved before these fields existed load with them empty.
+    return list(values) if len(values) == n else [None] * n
 
 
-def metrics_frame(summary: MetricsSummary) -> Any:
-    """One row per epoch (or quarter of the run): its last step, training and validation loss."""
+def metrics_frame(summary: MetricsSummary, fields: Sequence[str]) -> Any:
+    """One row per step: the metrics ``fields`` of each row, and the checkpoint saved there."""
     pandas = optional("pandas", "pandas")
-    n = len(summary.epoch_train_loss)
-    return pandas.DataFrame(
-        {
-            "epoch": list(range(1, n + 1)),
-            "step": epoch_steps(summary),
-            "train_loss": list(summary.epoch_train_loss),
-            "valid_loss": list(summary.epoch_valid_loss),
-        }
-    )
+    saved = {c.step: c.model for c in summary.checkpoints}
+    records = [{**row.model_dump(), "checkpoint": saved.get(row.step)} for row in summary.rows]
+    return pandas.DataFrame(records, columns=[*fields, "checkpoint"])
 
 
 def comparison_frame(result: Comparison) -> Any:

@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from ..classification._classify import Classification
-    from ..datasets._reports import CostEstimate, DatasetStats, Distribution, ValidationReport
+    from ..datasets._reports import (
+        CostEstimate,
+        DatasetStats,
+        Distribution,
+        Histogram,
+        ValidationReport,
+    )
 
 __all__ = [
     "Markup",
@@ -25,6 +31,7 @@ __all__ = [
     "cost_estimate",
     "dataset_stats",
     "esc",
+    "histogram",
     "number",
     "table",
     "validation_report",
@@ -214,22 +221,6 @@ def dataset_stats(stats: DatasetStats) -> Markup:
             )
         ],
     )
-    values = quantiles(stats.tokens_per_example)
-    # Scaled to the longest example so that the spread shows; the limit's bar is full when
-    # the limit lies beyond every example.
-    scale = max(stats.tokens_per_example.max, 1)
-    lengths = table(
-        None,
-        [[name, bar(value / scale), f"{value:,.0f}"] for name, value in values]
-        + [
-            [
-                "limit",
-                bar(stats.training_context / scale, color=_ERROR_COLOR),
-                f"{stats.training_context:,}",
-            ]
-        ],
-        numeric_from=2,
-    )
     parts: list[object] = [
         f"{stats.kind} data, {stats.encoding}, training context "
         f"{stats.training_context:,} tokens per example",
@@ -237,11 +228,47 @@ def dataset_stats(stats: DatasetStats) -> Markup:
         heading("Per example"),
         per_example,
         heading("Tokens per example, and the training context"),
-        lengths,
+        histogram(stats.token_histogram, stats.training_context),
     ]
     if stats.label_counts:
         parts += [heading("Labels"), _label_bars(stats.label_counts)]
     return card(f"Dataset statistics ({stats.model or 'default model'})", *parts)
+
+
+#: Height in pixels of the tallest bar of a histogram.
+_HIST_HEIGHT: Final = 60
+
+
+def histogram(hist: Histogram, limit: int) -> Markup:
+    """Vertical bars, one per bin (hover for its range and count), and where ``limit`` is.
+
+    Bins at or past ``limit`` are drawn in the error colour: those examples are too long.
+    """
+    if not hist.counts:
+        return Markup("<div>no examples</div>")
+    most = max(hist.counts) or 1
+    bars = []
+    for low, high, n in zip(hist.edges, hist.edges[1:], hist.counts, strict=False):
+        height = max(1, round(n / most * _HIST_HEIGHT)) if n else 0
+        color = _ERROR_COLOR if high > limit else _BAR_COLOR
+        tip = f"{low:,}\u2013{high - 1:,} tokens: {n:,} examples"
+        bars.append(
+            f'<div title="{esc(tip)}" style="display: inline-block; width: 8px; '
+            f"height: {height}px; margin-right: 1px; background: {color}; "
+            f'vertical-align: bottom"></div>'
+        )
+    where = (
+        f"training context {limit:,} tokens: beyond every example"
+        if limit >= hist.edges[-1]
+        else f"training context {limit:,} tokens: red bins reach past it"
+    )
+    return Markup(
+        '<div class="finetune-kit-histogram" style="display: inline-block; '
+        f"height: {_HIST_HEIGHT}px; "
+        f'border-bottom: 1px solid #999; white-space: nowrap">{"".join(bars)}</div>'
+        f'<div style="color: #666">{esc(f"{hist.edges[0]:,}")} to '
+        f"{esc(f'{hist.edges[-1]:,}')} tokens per example \u00b7 {esc(where)}</div>"
+    )
 
 
 def _label_bars(counts: Mapping[str, int]) -> Markup:

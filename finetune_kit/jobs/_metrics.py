@@ -100,6 +100,8 @@ def summarize_metrics(
     falling.
     """
     rows = _with_checkpoint_metrics(rows, checkpoints)
+    # Kept whole for plots and tables: one small row per step, as the service reported them.
+    by_step = tuple(sorted(checkpoints, key=lambda c: c.step))
     best = min(
         (c for c in checkpoints if _ckpt_loss(c) is not None),
         key=lambda c: cast("float", _ckpt_loss(c)),
@@ -116,6 +118,8 @@ def summarize_metrics(
             overfitting=False,
             best_checkpoint=best,
             message="no metrics yet",
+            rows=(),
+            checkpoints=by_step,
         )
     length = _epoch_length(rows, checkpoints, n_epochs)
     epochs_known = length is not None
@@ -154,6 +158,8 @@ def summarize_metrics(
         overfitting=overfitting,
         best_checkpoint=best,
         message=message,
+        rows=tuple(rows),
+        checkpoints=by_step,
     )
 
 

@@ -145,7 +145,7 @@ class Checkpoint(BaseModel):
 
 
 class MetricsSummary(BaseModel):
-    """How training went, per epoch, and whether it overfit.
+    """How training went, step by step and per epoch, and whether it overfit.
 
     Attributes:
         steps: the last step with metrics.
@@ -160,6 +160,10 @@ class MetricsSummary(BaseModel):
             datasets; fewer epochs or more data help).
         best_checkpoint: the checkpoint with the lowest full validation loss, if any.
         message: the above in one sentence.
+        rows: the metrics of every step reported, by step (the checkpoints' full validation
+            metrics filled in at their steps); what :meth:`plot` draws and :meth:`to_pandas`
+            lists.
+        checkpoints: the job's checkpoints, by step.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -173,6 +177,8 @@ class MetricsSummary(BaseModel):
     overfitting: bool
     best_checkpoint: Checkpoint | None
     message: str
+    rows: tuple[MetricsRow, ...] = ()
+    checkpoints: tuple[Checkpoint, ...] = ()
 
     def _repr_html_(self) -> str:
         from ..display import _html_results
@@ -180,18 +186,20 @@ class MetricsSummary(BaseModel):
         return _html_results.metrics_summary(self)
 
     def plot(self, ax: Any = None) -> Any:
-        """Training and validation loss per epoch by step, the best checkpoint and, when the
-        job overfit, where validation loss turned up. Needs matplotlib
-        (``pip install "finetune-kit[plot]"``); returns the Axes drawn on."""
+        """Training and validation loss by step (and mean token accuracy, on a second y axis,
+        where reported), the checkpoints, the best one, and, when the job overfit, where
+        validation loss turned up. Needs matplotlib (``pip install "finetune-kit[plot]"``);
+        draws on ``ax`` when given and returns the Axes drawn on."""
         from ..display import _plot
 
         return _plot.metrics_summary(self, ax)
 
     def to_pandas(self) -> Any:
-        """A DataFrame with one row per epoch: its last step, training and validation loss."""
+        """A DataFrame with one row per step: the step's metrics (:class:`MetricsRow`'s
+        fields) and ``checkpoint``, the model saved at that step, if any."""
         from ..display import _frames
 
-        return _frames.metrics_frame(self)
+        return _frames.metrics_frame(self, list(MetricsRow.model_fields))
 
 
 def merge_events(known: Sequence[Event], newest_first: Iterable[Event]) -> list[Event]:

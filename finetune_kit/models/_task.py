@@ -246,7 +246,9 @@ class ClassificationTask:
             as_trained=True,
             where="ClassificationTask.evaluate()",
         )
-        return Evaluation.from_predictions(golds, results, labels=self.labels.names, model=model)
+        return Evaluation.from_predictions(
+            golds, results, labels=self.labels.names, model=model, inputs=texts
+        )
 
     async def aevaluate(
         self,
@@ -276,7 +278,9 @@ class ClassificationTask:
             as_trained=True,
             where="ClassificationTask.aevaluate()",
         )
-        return Evaluation.from_predictions(golds, results, labels=self.labels.names, model=model)
+        return Evaluation.from_predictions(
+            golds, results, labels=self.labels.names, model=model, inputs=texts
+        )
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -390,7 +390,9 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
             where="TunedModel.evaluate()",
         )
         names = _classify.LabelSet.of(label_set).names
-        return Evaluation.from_predictions(golds, results, labels=names, model=self.name)
+        return Evaluation.from_predictions(
+            golds, results, labels=names, model=self.name, inputs=texts
+        )
 
     def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """When the service retires this model: the models endpoint's date, else the facts of
@@ -559,7 +561,9 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
             where="AsyncTunedModel.evaluate()",
         )
         names = _classify.LabelSet.of(label_set).names
-        return Evaluation.from_predictions(golds, results, labels=names, model=self.name)
+        return Evaluation.from_predictions(
+            golds, results, labels=names, model=self.name, inputs=texts
+        )
 
     async def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """See :meth:`TunedModel.shutdown_date`."""
