@@ -18,11 +18,9 @@ from finetune_kit.classification._batch_submit import IDEMPOTENCY_METADATA_KEY
 from finetune_kit.classification._classify import forget_capabilities
 from finetune_kit.local import FaultRule, Faults, LocalServer, ManualClock
 
-from .batch_fakes import Crash, labels_of
+from .fake_openai import Crash, labels_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import openai
 
     from finetune_kit.local import FaultKind
@@ -39,11 +37,7 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_capabilities() -> Iterator[None]:
-    forget_capabilities()
-    yield
-    forget_capabilities()
+pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 def _lost_replies(kind: FaultKind) -> Faults:
