@@ -339,3 +339,11 @@ def test_no_http_server_in_the_package() -> None:
         )
     ]
     assert offenders == []
+
+
+def test_the_documented_layer_order_is_the_tested_one() -> None:
+    # docs/architecture.md draws the same order this test enforces.
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("## Layer order", 1)[1].split("\n\n", 2)[1]
+    documented = [name.strip("` \n") for name in section.split(". A module")[0].split("<")]
+    assert documented == [layer for layer in LAYERS if layer != "_version"]
