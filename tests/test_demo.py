@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True)
 def clocked_backend(monkeypatch: pytest.MonkeyPatch, clock: RecordingClock) -> None:
-    """Run the demo's local backend on the shared fake clock: polling never really sleeps."""
+    """Run the demo's local backend in process on the shared fake clock: no socket to set
+    up, and polling never really sleeps."""
 
     def backend(speed: float) -> tuple[LocalServer, RetryPolicy]:
-        return LocalServer(speed=speed, clock=clock), clock.policy()
+        return LocalServer(speed=speed, clock=clock, in_process=True), clock.policy()
 
     monkeypatch.setattr("finetune_kit.cli._demo._local_backend", backend)
 

@@ -40,7 +40,7 @@ def skewed_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
     """A local backend whose clock is a day off ours, dropping the first create's reply."""
     clock = ManualClock(start=time.time() + request.param)
     faults = Faults(rules=[FaultRule("drop_after", "/fine_tuning/jobs", method="POST", first=1)])
-    with LocalServer(clock=clock, faults=faults) as server:
+    with LocalServer(clock=clock, faults=faults, in_process=True) as server:
         yield server
 
 
