@@ -23,6 +23,7 @@ import importlib
 import json
 import math
 import re
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
@@ -611,6 +612,7 @@ def answer_batch_line(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(eq=False)
 class FakeBatchService:
     """Batch files and batches: a batch is in progress for ``polls_until_done`` polls, then
     ends as ``outcome`` (with output for the first ``answered`` requests); with listing
@@ -631,37 +633,30 @@ class FakeBatchService:
             out ``has_more`` (every list request gets the first page again).
     """
 
-    def __init__(
-        self,
-        api: respx.Router,
-        *,
-        answer: Callable[[dict[str, Any]], dict[str, Any]] = answer_batch_line,
-        outcome: str = "completed",
-        answered: int | None = None,
-        polls_until_done: int = 1,
-        server_time: float = 1_700_000_000.0,
-        page_size: int | None = None,
-        on_poll: Callable[[], object] | None = None,
-        ignores_paging: bool = False,
-    ) -> None:
-        self.answer = answer
-        self.outcome = outcome
-        self.answered = answered
-        self.polls_until_done = polls_until_done
-        self.server_time = server_time
-        self.page_size = page_size
-        self.on_poll = on_poll
-        self.ignores_paging = ignores_paging
-        self.files: dict[str, bytes] = {}
-        self.batches: dict[str, dict[str, Any]] = {}
-        self.polls: dict[str, int] = {}
-        self.inputs: list[list[dict[str, Any]]] = []
-        self.created: list[dict[str, Any]] = []
-        self.faults: dict[str, list[BatchFault]] = {"upload": [], "create": [], "delete": []}
-        self.names: dict[str, str] = {}
-        self.stamps: dict[str, int] = {}
-        self.deleted: list[str] = []
-        self.listed = {"batches": 0, "files": 0}
+    api: InitVar[respx.Router]
+    _: KW_ONLY
+    answer: Callable[[dict[str, Any]], dict[str, Any]] = answer_batch_line
+    outcome: str = "completed"
+    answered: int | None = None
+    polls_until_done: int = 1
+    server_time: float = 1_700_000_000.0
+    page_size: int | None = None
+    on_poll: Callable[[], object] | None = None
+    ignores_paging: bool = False
+    files: dict[str, bytes] = field(default_factory=dict, init=False)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
+    polls: dict[str, int] = field(default_factory=dict, init=False)
+    inputs: list[list[dict[str, Any]]] = field(default_factory=list, init=False)
+    created: list[dict[str, Any]] = field(default_factory=list, init=False)
+    faults: dict[str, list[BatchFault]] = field(
+        default_factory=lambda: {"upload": [], "create": [], "delete": []}, init=False
+    )
+    names: dict[str, str] = field(default_factory=dict, init=False)
+    stamps: dict[str, int] = field(default_factory=dict, init=False)
+    deleted: list[str] = field(default_factory=list, init=False)
+    listed: dict[str, int] = field(default_factory=lambda: {"batches": 0, "files": 0}, init=False)
+
+    def __post_init__(self, api: respx.Router) -> None:
         api.post("/files").mock(side_effect=self._upload)
         api.get("/files").mock(side_effect=self._list_files)
         api.get(url__regex=r".*/files/(?P<file_id>[^/?]+)$").mock(side_effect=self._retrieve_file)
