@@ -44,8 +44,7 @@ from .datasets._reports import (
     Problem,
     ValidationReport,
 )
-from .display._compare import Comparison
-from .evaluate import Evaluation, LabelMetrics, compare
+from .evaluate import Comparison, Evaluation, LabelMetrics, compare
 from .facts._models import FactsTable, ModelFacts, facts_table, model_facts
 from .facts._tokens import FinetuneKitWarning
 from .jobs._job import (

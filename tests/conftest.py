@@ -1,4 +1,11 @@
-"""Shared fixtures: mocked OpenAI clients for wiring tests; local backends and their clock.
+"""The test suite's fixtures, defined once here.
+
+- A fake OpenAI API: ``api`` (the respx router), ``client``/``async_client`` aimed at it, and
+  the in-memory services of ``tests/fake_openai.py`` on it (``fake`` for jobs, ``files``).
+- No real waits: ``sleeps``/``policy`` (a retry policy that records its waits) and ``clock``
+  (a ManualClock shared by a local backend and the library's sleeps).
+- Local backends in process: ``clocked_server`` and ``local_server``.
+- Pinned state: ``openai_endpoint``, ``fresh_capabilities``, ``pinned_today``.
 
 openai 3.x sends requests through httpx2/httpcore2, which plain respx does not see; the
 ``pytest-httpx2`` plugin registers respx's ``httpcore2`` mocker. openai 2.x still uses
@@ -7,6 +14,7 @@ httpx/httpcore. ``api`` picks the right one so a test is written once for both.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import openai
@@ -14,15 +22,14 @@ import pytest
 import respx
 
 from finetune_kit import RetryPolicy
+from finetune_kit.classification._classify import forget_capabilities
+from finetune_kit.jobs import _flows as job_flows
 from finetune_kit.local import LocalServer, ManualClock
 
-from .sdk_fakes import FakeJobs, Sleeps
+from .fake_openai import BASE_URL, OPENAI_MAJOR, FakeFiles, FakeJobs, Sleeps
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-OPENAI_MAJOR = int(openai.__version__.split(".", 1)[0])
-BASE_URL = "https://api.test/v1"
 
 
 @pytest.fixture
@@ -35,8 +42,14 @@ def api() -> Iterator[respx.Router]:
 
 @pytest.fixture
 def fake(api: respx.Router) -> FakeJobs:
-    """An in-memory fine-tuning jobs service behind ``api`` (see ``sdk_fakes.FakeJobs``)."""
+    """An in-memory fine-tuning jobs service behind ``api`` (see ``fake_openai.FakeJobs``)."""
     return FakeJobs(api)
+
+
+@pytest.fixture
+def files(api: respx.Router) -> FakeFiles:
+    """In-memory fine-tune files and uploads behind ``api`` (see ``fake_openai.FakeFiles``)."""
+    return FakeFiles(api)
 
 
 @pytest.fixture
@@ -119,3 +132,18 @@ def openai_endpoint() -> Iterator[None]:
     previous = set_default_session(default_session().with_options(endpoint="openai"))
     yield
     set_default_session(previous)
+
+
+@pytest.fixture
+def fresh_capabilities() -> Iterator[None]:
+    """No model capability learned by an earlier test (classify remembers them per client)."""
+    forget_capabilities()
+    yield
+    forget_capabilities()
+
+
+@pytest.fixture
+def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Job creation's "today" is 2026-06-01: far from any retirement date of the models the
+    job tests use, so no lifecycle warning depends on when the suite runs."""
+    monkeypatch.setattr(job_flows, "_today", lambda: dt.date(2026, 6, 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import time
@@ -14,26 +15,28 @@ if TYPE_CHECKING:
 
 
 class DateClock:
-    """The system clock moved so that today (UTC) is ``day``; waits are real ones.
+    """The system clock moved so that today (UTC) is ``day``; waits are never real.
 
-    Only the wall time moves: code that waits or measures durations behaves as on the system
-    clock, so a test can pin the date without changing anything else.
+    Time runs as on the system clock (code that measures durations behaves as usual), and a
+    sleep moves this clock forward at once instead of waiting, so a test that pins the date
+    cannot slow the suite down or race the wall clock.
     """
 
     def __init__(self, day: dt.date) -> None:
         start = dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.timezone.utc)
         self._offset = start.timestamp() - time.time()
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return time.time() + self._offset
 
     def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        self.slept.append(seconds)
+        self._offset += max(0.0, seconds)
 
     async def asleep(self, seconds: float) -> None:
-        import asyncio
-
-        await asyncio.sleep(seconds)
+        self.sleep(seconds)
+        await asyncio.sleep(0)  # still a turn of the loop, as a real sleep would give
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from openai.types.fine_tuning import FineTuningJob
 
 from finetune_kit import AsyncJob, Job, JobOptions, JobTimeoutError, RetryPolicy
 
-from .sdk_fakes import FakeJobs, Sleeps, job_json
+from .fake_openai import FakeJobs, Sleeps, job_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -505,7 +505,7 @@ def test_workers_are_capped_at_the_number_of_texts(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from .classify_fakes import ok
+    from .fake_openai import ok
 
     started: list[int] = []
 

@@ -16,28 +16,21 @@ from finetune_kit import (
     classify_batch,
 )
 from finetune_kit.classification import _batch
-from finetune_kit.classification._classify import LabelSet, Spec, forget_capabilities
+from finetune_kit.classification._classify import LabelSet, Spec
 
-from .batch_fakes import FakeBatchService, labels_of
-from .classify_fakes import completion, label_in, ok
+from .fake_openai import FakeBatchService, completion, label_in, labels_of, ok
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import openai
     import respx
 
-    from .sdk_fakes import Sleeps
+    from .fake_openai import Sleeps
 
 LABELS = ["cat", "dog", "bird"]
 TEXTS = ["a cat", "a dog", "boom", "a bird"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_capabilities() -> Iterator[None]:
-    forget_capabilities()
-    yield
-    forget_capabilities()
+pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 def test_batch_round_trip_in_input_order(api: respx.Router, client: openai.OpenAI) -> None:

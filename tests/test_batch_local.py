@@ -18,11 +18,9 @@ from finetune_kit.classification._batch_submit import IDEMPOTENCY_METADATA_KEY
 from finetune_kit.classification._classify import forget_capabilities
 from finetune_kit.local import FaultRule, Faults, LocalServer, ManualClock
 
-from .batch_fakes import Crash, labels_of
+from .fake_openai import Crash, labels_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import openai
 
     from finetune_kit.local import FaultKind
@@ -39,11 +37,7 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_capabilities() -> Iterator[None]:
-    forget_capabilities()
-    yield
-    forget_capabilities()
+pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 def _lost_replies(kind: FaultKind) -> Faults:
@@ -82,7 +76,7 @@ def _batch_files(client: openai.OpenAI) -> list[str]:
 
 @pytest.mark.parametrize("kind", ["drop_after", "error_after"])
 def test_lost_replies_make_one_file_and_one_batch(clock: RecordingClock, kind: FaultKind) -> None:
-    with LocalServer(clock=clock, faults=_lost_replies(kind)) as server:
+    with LocalServer(clock=clock, faults=_lost_replies(kind), in_process=True) as server:
         client = server.client(max_retries=0)
 
         labels = _classify(client, clock.policy(), keep_files=True)
@@ -95,7 +89,7 @@ def test_lost_replies_make_one_file_and_one_batch(clock: RecordingClock, kind: F
 
 
 async def test_async_lost_replies_make_one_file_and_one_batch(clock: RecordingClock) -> None:
-    with LocalServer(clock=clock, faults=_lost_replies("drop_after")) as server:
+    with LocalServer(clock=clock, faults=_lost_replies("drop_after"), in_process=True) as server:
         async with server.async_client(max_retries=0) as async_client:
             results = await aclassify_batch(
                 TEXTS,
@@ -118,7 +112,9 @@ def test_a_service_clock_a_day_off_changes_nothing(skew: float) -> None:
     # The service's clock a day away from this machine's (real) clock; waits advance it.
     service_clock = ManualClock(start=time.time() + skew)
     policy = RetryPolicy(max_attempts=8, jitter=0.0, sleep=service_clock.sleep, clock=service_clock)
-    with LocalServer(clock=service_clock, faults=_lost_replies("drop_after")) as server:
+    with LocalServer(
+        clock=service_clock, faults=_lost_replies("drop_after"), in_process=True
+    ) as server:
         client = server.client(max_retries=0)
 
         _classify(client, policy)

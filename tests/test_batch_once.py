@@ -1,6 +1,6 @@
 """classify_batch(): exactly one input file and one batch, reused after a crash, cleaned up.
 
-Wiring tests over respx (``batch_fakes.FakeBatchService``); the same guarantees end to end
+Wiring tests over respx (``fake_openai.FakeBatchService``); the same guarantees end to end
 against the local backend are in ``test_batch_local.py``.
 """
 
@@ -27,27 +27,20 @@ from finetune_kit.classification._batch_submit import (
 )
 from finetune_kit.classification._classify import forget_capabilities
 
-from .batch_fakes import Crash, FakeBatchService, Fault, labels_of
-from .classify_fakes import ok
+from .fake_openai import BatchFault, Crash, FakeBatchService, labels_of, ok
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import openai
     import respx
 
-    from .sdk_fakes import Sleeps
+    from .fake_openai import Sleeps
 
 LABELS = ["cat", "dog", "bird"]
 TEXTS = ["a cat", "a dog", "a bird"]
-FAULTS: list[Fault] = ["drop_after", "500_after", "drop", "500"]
+FAULTS: list[BatchFault] = ["drop_after", "500_after", "drop", "500"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_capabilities() -> Iterator[None]:
-    forget_capabilities()
-    yield
-    forget_capabilities()
+pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 def _run(
@@ -86,7 +79,7 @@ async def _arun(
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("step", ["upload", "create"])
 def test_one_file_and_one_batch_whatever_reply_is_lost(
-    api: respx.Router, client: openai.OpenAI, policy: RetryPolicy, step: str, fault: Fault
+    api: respx.Router, client: openai.OpenAI, policy: RetryPolicy, step: str, fault: BatchFault
 ) -> None:
     fake = FakeBatchService(api)
     fake.faults[step] = [fault]
@@ -105,7 +98,7 @@ async def test_async_one_file_and_one_batch_whatever_reply_is_lost(
     async_client: openai.AsyncOpenAI,
     policy: RetryPolicy,
     step: str,
-    fault: Fault,
+    fault: BatchFault,
 ) -> None:
     fake = FakeBatchService(api)
     fake.faults[step] = [fault]

@@ -15,27 +15,20 @@ from finetune_kit.classification._capabilities import capabilities
 from finetune_kit.classification._classify import (
     LabelSet,
     capability_key,
-    forget_capabilities,
     match_label,
     plan_keys,
 )
 
-from .classify_fakes import bodies, ok, refused, system_prompt
+from .fake_openai import bodies, ok, refused, system_prompt
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import respx
 
 SENTIMENT = ["positive", "negative", "neutral"]
 TOP = [("positive", math.log(0.6)), ("negative", math.log(0.3)), ("neutral", math.log(0.05))]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_capabilities() -> Iterator[None]:
-    forget_capabilities()
-    yield
-    forget_capabilities()
+pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 # --- Rung 1: logit_bias ----------------------------------------------------------------------

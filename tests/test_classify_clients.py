@@ -23,8 +23,7 @@ import finetune_kit as fk
 from finetune_kit.classification._capabilities import OFF_LABEL_STRIKES
 from finetune_kit.classification._labels import cached_plan, plan_for
 
-from .classify_fakes import bodies, completion, ok, refused
-from .conftest import BASE_URL, OPENAI_MAJOR
+from .fake_openai import BASE_URL, OPENAI_MAJOR, bodies, completion, ok, refused
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -19,23 +19,16 @@ from finetune_kit import (
     aclassify_many,
     classify_many,
 )
-from finetune_kit.classification._classify import forget_capabilities
 
-from .classify_fakes import completion, ok, refused
+from .fake_openai import completion, ok, refused
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import respx
 
 LABELS = ["cat", "dog", "bird"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_capabilities() -> Iterator[None]:
-    forget_capabilities()
-    yield
-    forget_capabilities()
+pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 def _text(request: httpx.Request) -> str:

@@ -13,9 +13,7 @@ from finetune_kit._core.client import _reset_defaults
 from finetune_kit.classification._classify import forget_capabilities
 from finetune_kit.cli._main import main
 
-from .batch_fakes import FakeBatchService
-from .classify_fakes import bodies, completion
-from .conftest import BASE_URL
+from .fake_openai import BASE_URL, FakeBatchService, bodies, completion
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import logging
@@ -13,10 +12,8 @@ import pytest
 from finetune_kit import Dataset
 from finetune_kit._core import client as client_module
 from finetune_kit.cli._main import main
-from finetune_kit.jobs import _flows as job_module
 
-from .conftest import BASE_URL
-from .sdk_fakes import FakeFiles, FakeJobs, Fault, error_response, event_json, job_json
+from .fake_openai import BASE_URL, FakeFiles, FakeJobs, Fault, error_response, event_json, job_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,24 +29,16 @@ class _Terminal(io.StringIO):
         return True
 
 
+pytestmark = pytest.mark.usefixtures("pinned_today")
+
+
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
     monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
-    monkeypatch.setattr(job_module, "_today", lambda: dt.date(2026, 6, 1))
     client_module._reset_defaults()
     yield
     client_module._reset_defaults()
-
-
-@pytest.fixture
-def jobs(api: respx.Router) -> FakeJobs:
-    return FakeJobs(api)
-
-
-@pytest.fixture
-def files(api: respx.Router) -> FakeFiles:
-    return FakeFiles(api)
 
 
 @pytest.fixture
@@ -93,7 +82,7 @@ def test_train_asks_and_respects_no(
 
 
 def test_train_after_yes_uploads_and_creates(
-    jobs: FakeJobs,
+    fake: FakeJobs,
     files: FakeFiles,
     train_file: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -107,14 +96,14 @@ def test_train_after_yes_uploads_and_creates(
     assert code == 0
     assert "started ftjob-1" in out
     assert "finetune-kit wait ftjob-1" in out
-    [body] = jobs.created
+    [body] = fake.created
     assert body["training_file"] == files.files[0]["id"]
     assert body["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2}
     assert body["suffix"] == "t"
 
 
 def test_train_yes_and_wait(
-    jobs: FakeJobs,
+    fake: FakeJobs,
     files: FakeFiles,
     train_file: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -127,7 +116,7 @@ def test_train_yes_and_wait(
         job["status"] = "succeeded"
         job["fine_tuned_model"] = "ft:gpt-4o-mini:org:t:abc"
 
-    jobs.on_retrieve = finish
+    fake.on_retrieve = finish
     args = ["train", str(train_file), "-m", "gpt-4o-mini", "--yes", "--wait", "--no-progress"]
     assert main(args) == 0
     assert capsys.readouterr().out.endswith("ft:gpt-4o-mini:org:t:abc\n")
@@ -154,9 +143,9 @@ def test_train_with_a_missing_file_exits_2(
 
 @pytest.mark.usefixtures("openai_endpoint")
 def test_train_refused_by_the_service(
-    jobs: FakeJobs, files: FakeFiles, train_file: Path, capsys: pytest.CaptureFixture[str]
+    fake: FakeJobs, files: FakeFiles, train_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    jobs.faults["create"] = [Fault(response=error_response(403, message="not allowed"))]
+    fake.faults["create"] = [Fault(response=error_response(403, message="not allowed"))]
     assert main(["train", str(train_file), "--model", "gpt-4o-mini", "--yes"]) == 1
     err = capsys.readouterr().err
     assert "2027-01-06" in err
@@ -186,14 +175,14 @@ def test_train_without_an_api_key_exits_2(
     ],
 )
 def test_wait_exit_codes(
-    jobs: FakeJobs,
+    fake: FakeJobs,
     capsys: pytest.CaptureFixture[str],
     status: str,
     error: dict[str, Any] | None,
     code: int,
 ) -> None:
     model = "ft:gpt-4o-mini:org::x" if status == "succeeded" else None
-    jobs.add(job_json(status=status, error=error, fine_tuned_model=model))
+    fake.add(job_json(status=status, error=error, fine_tuned_model=model))
     assert main(["wait", "ftjob-1", "--no-progress"]) == code
     out, err = capsys.readouterr()
     if code == 0:
@@ -204,23 +193,23 @@ def test_wait_exit_codes(
         assert "invalid_file: bad line 3" in err
 
 
-def test_wait_timeout_exits_3(jobs: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
-    jobs.add(job_json(status="running"))
+def test_wait_timeout_exits_3(fake: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.add(job_json(status="running"))
     assert main(["wait", "ftjob-1", "--timeout", "0", "--no-progress"]) == 3
     assert "keeps running" in capsys.readouterr().err
 
 
-def test_wait_unknown_job(jobs: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wait_unknown_job(fake: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["wait", "ftjob-nope"]) == 1
     assert "no fine-tuning job 'ftjob-nope'" in capsys.readouterr().err
-    del jobs
+    del fake
 
 
 def test_status_shows_state_error_and_events(
-    jobs: FakeJobs, capsys: pytest.CaptureFixture[str]
+    fake: FakeJobs, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = [event_json(f"e{i}", 1_800_000_000 + i, f"message {i}") for i in range(8)]
-    jobs.add(
+    fake.add(
         job_json(
             status="failed",
             error={"code": "invalid_n_examples", "message": "too few", "param": "training_file"},
@@ -237,15 +226,15 @@ def test_status_shows_state_error_and_events(
     assert "message 2" not in out  # only the latest five
 
 
-def test_cancel(jobs: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
-    jobs.add(job_json(status="running"))
+def test_cancel(fake: FakeJobs, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.add(job_json(status="running"))
     assert main(["cancel", "ftjob-1"]) == 0
     assert capsys.readouterr().out == "ftjob-1: cancelled\n"
-    assert jobs.jobs["ftjob-1"]["status"] == "cancelled"
+    assert fake.jobs["ftjob-1"]["status"] == "cancelled"
 
 
 def test_ctrl_c_while_waiting_exits_130_and_says_how_to_resume(
-    jobs: FakeJobs,
+    fake: FakeJobs,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -253,13 +242,13 @@ def test_ctrl_c_while_waiting_exits_130_and_says_how_to_resume(
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt(f"Ctrl-C during a {seconds}s wait")
 
-    jobs.add(job_json(status="running"))
+    fake.add(job_json(status="running"))
     monkeypatch.setattr("time.sleep", interrupt)
     with caplog.at_level(logging.WARNING, logger="finetune_kit"):
         assert main(["wait", "ftjob-1", "--no-progress"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert "Job.get('ftjob-1').wait()" in caplog.text
-    assert jobs.jobs["ftjob-1"]["status"] == "running"
+    assert fake.jobs["ftjob-1"]["status"] == "running"
 
 
 def test_train_refuses_a_bad_option_before_asking_or_sending(
@@ -284,7 +273,7 @@ def test_wait_refuses_a_poll_interval_that_is_not_positive(
 
 
 def test_train_sends_the_tier_on_azure(
-    jobs: FakeJobs,
+    fake: FakeJobs,
     files: FakeFiles,
     train_file: Path,
     capsys: pytest.CaptureFixture[str],
@@ -298,7 +287,7 @@ def test_train_sends_the_tier_on_azure(
         assert main([*args, "--yes"]) == 0
     finally:
         set_default_session(previous)
-    assert jobs.created[0]["trainingType"] == "GlobalStandard"
+    assert fake.created[0]["trainingType"] == "GlobalStandard"
     del files
     assert "started ftjob-" in capsys.readouterr().out
 

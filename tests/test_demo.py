@@ -21,7 +21,19 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True)
 def clocked_backend(monkeypatch: pytest.MonkeyPatch, clock: RecordingClock) -> None:
-    """Run the demo's local backend on the shared fake clock: polling never really sleeps."""
+    """Run the demo's local backend in process on the shared fake clock: no socket to set
+    up, and polling never really sleeps."""
+
+    def backend(speed: float) -> tuple[LocalServer, RetryPolicy]:
+        return LocalServer(speed=speed, clock=clock, in_process=True), clock.policy()
+
+    monkeypatch.setattr("finetune_kit.cli._demo._local_backend", backend)
+
+
+@pytest.fixture
+def socket_backend(monkeypatch: pytest.MonkeyPatch, clock: RecordingClock) -> None:
+    """The Azure demo's control plane is reached by azure-core's own HTTP stack (requests),
+    which needs a socket: serve on loopback, still on the shared fake clock."""
 
     def backend(speed: float) -> tuple[LocalServer, RetryPolicy]:
         return LocalServer(speed=speed, clock=clock), clock.policy()
@@ -77,6 +89,7 @@ def test_remote_demo_without_a_terminal_refuses_before_uploading(
     assert "sk-test-not-a-real-key" not in out + err
 
 
+@pytest.mark.usefixtures("socket_backend")
 def test_azure_demo_json_has_accuracies_and_the_deployment(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -102,6 +115,7 @@ def test_azure_demo_json_has_accuracies_and_the_deployment(
     assert summary["tuned_accuracy"] >= summary["base_accuracy"] + 0.3
 
 
+@pytest.mark.usefixtures("socket_backend")
 def test_azure_demo_says_it_deploys_then_undeploys(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("azure.core")
     code = main(["demo", "--azure", "--tier", "developer", "--no-progress"])

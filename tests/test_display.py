@@ -34,7 +34,7 @@ from finetune_kit import (
 from finetune_kit.display._html import histogram
 from finetune_kit.display._html_results import job_parts
 from finetune_kit.jobs._job import summarize_metrics
-from tests.sdk_fakes import job_json
+from tests.fake_openai import job_json
 
 if TYPE_CHECKING:
     from finetune_kit.local import LocalServer

@@ -200,7 +200,7 @@ def test_after_training_ends_on_azure_the_warning_says_how_long_models_serve() -
 def test_refused_creation_explains_the_wind_down_only_on_openai() -> None:
     from finetune_kit.jobs._lifecycle import _unavailable
 
-    from .sdk_fakes import status_error
+    from .fake_openai import status_error
 
     refused = status_error(403, message="not allowed")
     on_openai = _unavailable(refused)

@@ -24,7 +24,7 @@ from finetune_kit import (
 )
 from finetune_kit.jobs import _flows as job_module
 
-from .sdk_fakes import FakeFiles, FakeJobs, Fault, Sleeps, error_response, event_json, job_json
+from .fake_openai import FakeFiles, FakeJobs, Fault, Sleeps, error_response, event_json, job_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -24,7 +24,7 @@ from finetune_kit import (
 from finetune_kit.jobs import _flows as job_module
 from finetune_kit.jobs._job import IDEMPOTENCY_METADATA_KEY
 
-from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, job_json, transport_timeout
+from .fake_openai import FakeJobs, Fault, Sleeps, error_response, job_json, transport_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,10 +35,7 @@ if TYPE_CHECKING:
     from finetune_kit.facts._endpoints import EndpointKind
 
 
-@pytest.fixture(autouse=True)
-def _today(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Far from any retirement date of the models used here, unless a test moves it.
-    monkeypatch.setattr(job_module, "_today", lambda: dt.date(2026, 6, 1))
+pytestmark = pytest.mark.usefixtures("pinned_today")
 
 
 def _create(client: openai.OpenAI, policy: RetryPolicy, **options: str) -> Job:

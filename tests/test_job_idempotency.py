@@ -8,7 +8,6 @@ ahead of ours, a lost reply still ends with one job, sync and async.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +15,12 @@ import httpx
 import pytest
 
 from finetune_kit import AsyncJob, Job, RetryPolicy
-from finetune_kit.jobs import _flows as job_module
 from finetune_kit.jobs._idempotency import LOOKUP_PAGES
 from finetune_kit.jobs._options import IDEMPOTENCY_METADATA_KEY
 from finetune_kit.local import FaultRule, Faults, LocalServer, ManualClock
 
+from .fake_openai import FakeJobs, Fault, Sleeps, job_json, page
 from .local.helpers import small_training_file, upload
-from .sdk_fakes import FakeJobs, Fault, Sleeps, job_json, page
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,10 +32,7 @@ DAY = 86_400.0
 MODEL = "gpt-4o-mini"
 
 
-@pytest.fixture(autouse=True)
-def _today(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Far from any retirement date of the model used here.
-    monkeypatch.setattr(job_module, "_today", lambda: dt.date(2026, 6, 1))
+pytestmark = pytest.mark.usefixtures("pinned_today")
 
 
 @pytest.fixture(params=[-DAY, DAY], ids=["service-a-day-behind", "service-a-day-ahead"])
@@ -45,7 +40,7 @@ def skewed_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
     """A local backend whose clock is a day off ours, dropping the first create's reply."""
     clock = ManualClock(start=time.time() + request.param)
     faults = Faults(rules=[FaultRule("drop_after", "/fine_tuning/jobs", method="POST", first=1)])
-    with LocalServer(clock=clock, faults=faults) as server:
+    with LocalServer(clock=clock, faults=faults, in_process=True) as server:
         yield server
 
 

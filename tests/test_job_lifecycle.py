@@ -20,7 +20,7 @@ from finetune_kit import (
     RetryPolicy,
 )
 
-from .sdk_fakes import FakeJobs, Fault, Sleeps, error_response, event_json, job_json, page
+from .fake_openai import FakeJobs, Fault, Sleeps, error_response, event_json, job_json, page
 
 if TYPE_CHECKING:
     import respx

@@ -10,7 +10,7 @@ import pytest
 
 from finetune_kit import AsyncJob, Job
 
-from .sdk_fakes import job_json, page
+from .fake_openai import job_json, page
 
 if TYPE_CHECKING:
     import openai

@@ -27,7 +27,7 @@ from finetune_kit.jobs._raw import (
     _status,
 )
 
-from .sdk_fakes import job_json
+from .fake_openai import job_json
 
 CSV = (
     "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n"

@@ -28,7 +28,7 @@ def data() -> tuple[Dataset, Dataset]:
 @pytest.fixture
 def other(clock: RecordingClock) -> Iterator[LocalServer]:
     """A second endpoint on the same clock: where the job moves to."""
-    with LocalServer(clock=clock) as server:
+    with LocalServer(clock=clock, in_process=True) as server:
         yield server
 
 

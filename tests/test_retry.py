@@ -22,7 +22,7 @@ from finetune_kit._core.retry import (
     server_wait,
 )
 
-from .sdk_fakes import Sleeps, connection_error, status_error, timeout_error
+from .fake_openai import Sleeps, connection_error, status_error, timeout_error
 
 if TYPE_CHECKING:
     import respx

@@ -18,8 +18,8 @@ from finetune_kit._core.session import abind, bind, endpoint_of
 from finetune_kit.jobs._lifecycle import _today
 from finetune_kit.local import ManualClock
 
-from .conftest import BASE_URL
 from .dates import DateClock, today_is
+from .fake_openai import BASE_URL
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -13,26 +13,18 @@ import pytest
 from openai.types import Model
 
 from finetune_kit import AsyncTunedModel, Classification, Dataset, RetryPolicy, TunedModel
-from finetune_kit.classification._classify import forget_capabilities
 from finetune_kit.models._tuned_model import shutdown_date_of
 
-from .batch_fakes import FakeBatchService
-from .classify_fakes import bodies, completion, ok, refused
+from .fake_openai import FakeBatchService, bodies, completion, ok, refused
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import respx
 
 NAME = "ft:gpt-4o-mini-2024-07-18:acme:pets:AbC123"
 LABELS = ["cat", "dog"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_capabilities() -> Iterator[None]:
-    forget_capabilities()
-    yield
-    forget_capabilities()
+pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 def _by_text(request: httpx.Request) -> httpx.Response:

@@ -33,8 +33,7 @@ from finetune_kit.local import ManualClock
 from finetune_kit.models._hosting import idle_deadline, idle_warning
 
 from .arm_service import MODEL, AsyncStaticToken, Service, StaticToken, serve
-from .classify_fakes import bodies, completion
-from .conftest import BASE_URL
+from .fake_openai import BASE_URL, bodies, completion
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -13,7 +13,7 @@ from finetune_kit import Dataset, DatasetError, DatasetValidationError, RetryPol
 from finetune_kit.datasets import _upload as upload_module
 from finetune_kit.datasets._upload import aupload_dataset, hashed_filename, upload_dataset
 
-from .sdk_fakes import FakeFiles, Fault, Sleeps, error_response, file_json, page
+from .fake_openai import FakeFiles, Fault, Sleeps, error_response, file_json, page
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,11 +25,6 @@ if TYPE_CHECKING:
 def _dataset() -> Dataset:
     texts = [f"ticket {i}: my card was charged twice" for i in range(12)]
     return Dataset.from_labels(texts, ["billing" if i % 2 else "other" for i in range(12)])
-
-
-@pytest.fixture
-def files(api: respx.Router) -> FakeFiles:
-    return FakeFiles(api)
 
 
 def test_upload_names_the_file_by_content_hash(

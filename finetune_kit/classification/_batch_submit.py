@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Final
 import openai
 
 from .._core.client import Request, once
+from .._core.paging import find_first, scan_pages
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -139,21 +140,6 @@ def _retrieve_file(file_id: str) -> Request:
     return Request(f"retrieve file {file_id}", lambda c: c.files.retrieve(file_id))
 
 
-def _next_cursor(
-    has_more: bool | None, items: Sequence[Batch] | Sequence[FileObject], seen: set[str]
-) -> str | None:
-    """The ``after`` cursor of the next page, or None when the listing is through.
-
-    A compatible server may leave out ``has_more`` or ignore ``after``: a page with nothing
-    new also ends the listing, so a look-up can never loop forever.
-    """
-    ids = [item.id for item in items]
-    if has_more is False or not ids or seen.issuperset(ids):
-        return None
-    seen.update(ids)
-    return ids[-1]
-
-
 def _collectable(batch: Batch) -> Flow[bool]:
     """Whether a batch found by key still holds work to wait for or results to read."""
     if batch.status in _RUNNING:
@@ -184,44 +170,31 @@ def find_batches(key: str, parts: Mapping[str, str]) -> Flow[dict[str, Batch]]:
             given twice for different work; once that batch is read, the key is free again).
     """
     found: dict[str, Batch] = {}
-    seen: set[str] = set()
-    after: str | None = None
-    while True:
-        page = yield _batches_page(after)
-        batches: Sequence[Batch] = page.data or []
-        for batch in batches:
-            tags = batch.metadata or {}
-            part = tags.get(PART_METADATA_KEY)
-            if tags.get(IDEMPOTENCY_METADATA_KEY) != key or part is None:
-                continue
-            if part not in parts or part in found:
-                continue
-            if not (yield from _collectable(batch)):
-                continue
+
+    def visit(batch: Batch) -> Flow[bool]:
+        tags = batch.metadata or {}
+        part = tags.get(PART_METADATA_KEY)
+        wanted = tags.get(IDEMPOTENCY_METADATA_KEY) == key and part in parts and part not in found
+        if part is not None and wanted and (yield from _collectable(batch)):
             if tags.get(CONTENT_METADATA_KEY) != parts[part]:
                 raise ValueError(
                     f"idempotency_key {key!r} already names batch {batch.id}, whose requests "
                     "differ from these: pass another key (or wait until that batch is read)"
                 )
             found[part] = batch
-        after = _next_cursor(page.has_more, batches, seen)
-        if len(found) == len(parts) or after is None:
-            return found
+        return len(found) == len(parts)  # every part found: no need to list further
+
+    yield from scan_pages(_batches_page, visit)
+    return found
 
 
 def _find_file(name: str, size: int) -> Flow[FileObject | None]:
     """The newest batch file called ``name`` with ``size`` bytes, if any."""
-    seen: set[str] = set()
-    after: str | None = None
-    while True:
-        page = yield _files_page(after)
-        files: Sequence[FileObject] = page.data or []
-        for file in files:
-            if file.filename == name and file.bytes == size and file.status != "error":
-                return file
-        after = _next_cursor(page.has_more, files, seen)
-        if after is None:
-            return None
+
+    def matches(file: FileObject) -> bool:
+        return file.filename == name and file.bytes == size and file.status != "error"
+
+    return (yield from find_first(_files_page, matches))
 
 
 def _find_part(key: str, part: str, digest: str) -> Flow[Batch | None]:

@@ -27,8 +27,8 @@ from .._exceptions import DeploymentError
 from ..models._deployments import AzureDeployments, AzureResource, deployment_name_for
 from ..models._hosting import IDLE_DELETION_DAYS, estimate_hosting_cost
 from ..models._tuned_model import TunedModel
+from ._ask import ask
 from ._job import _fail, _positive_int
-from ._main import ask
 
 if TYPE_CHECKING:
     import argparse

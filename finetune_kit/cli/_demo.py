@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..jobs._options import TIERS
-from ._main import ask
+from ._ask import ask
 
 if TYPE_CHECKING:
     import argparse

@@ -36,7 +36,7 @@ from ..datasets._dataset import Dataset
 from ..jobs._flows import check_tier
 from ..jobs._job import Job, JobOptions
 from ..jobs._options import TIERS
-from ._main import ask
+from ._ask import ask
 
 if TYPE_CHECKING:
     import argparse

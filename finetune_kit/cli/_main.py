@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from .._version import __version__
+from ._ask import ask  # re-exported: command modules written before _ask use this name
 
 __all__ = ["ask", "build_parser", "main"]
 
@@ -27,18 +28,6 @@ def _registrars() -> list[Registrar]:
     from . import _azure, _classify, _dataset, _demo, _job, _local
 
     return [m.register for m in (_demo, _dataset, _job, _classify, _local, _azure)]
-
-
-def ask(question: str) -> bool | None:
-    """Ask a yes/no question on the terminal: True/False, or None when there is none to ask on.
-
-    The question goes to stderr so that stdout stays clean for ``--json`` and pipes.
-    """
-    if not sys.stdin.isatty():
-        return None
-    sys.stderr.write(f"{question} [y/N] ")
-    sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in {"y", "yes"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,11 +38,12 @@ import openai
 from openai.types import FileObject
 
 from .._core.client import Request, arun_flow, once, resolve_async_client, resolve_client, run_flow
+from .._core.paging import find_first
 from .._exceptions import DatasetError
 from ..facts._limits import MAX_FILE_BYTES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PART_BYTES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from .._core.client import AnyClient, Flow
     from .._core.retry import RetryPolicy
@@ -122,18 +123,14 @@ def _matches(file: FileObject, digest: str, size: int) -> bool:
 
 def _find_existing(digest: str, size: int) -> Flow[FileObject | None]:
     """Look through the newest fine-tune files (a bounded number) for this hash and size."""
-    after: str | None = None
-    for _ in range(MAX_LIST_PAGES):
-        page = yield _list_files(after)
-        files: Sequence[FileObject] = page.data or []
-        for file in files:
-            if _matches(file, digest, size):
-                return file
-        if not files or page.has_more is False:
-            return None
-        after = files[-1].id
-    logger.debug("no identical upload among the newest files looked at; uploading anew")
-    return None
+
+    def matches(file: FileObject) -> bool:
+        return _matches(file, digest, size)
+
+    found = yield from find_first(_list_files, matches, max_pages=MAX_LIST_PAGES)
+    if found is None:
+        logger.debug("no identical upload among the newest files looked at; uploading anew")
+    return found
 
 
 def _list_files(after: str | None) -> Request:

@@ -16,9 +16,8 @@ from ._deps import optional
 
 if TYPE_CHECKING:
     from ..datasets._dataset import Dataset
-    from ..evaluate import Evaluation
+    from ..evaluate import Comparison, Evaluation
     from ..jobs._job import MetricsSummary
-    from ._compare import Comparison
 
 __all__ = [
     "comparison_frame",

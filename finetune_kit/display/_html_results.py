@@ -9,9 +9,8 @@ from ._html import Markup, badge, bar, card, esc, heading, number, table
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..evaluate import Evaluation
+    from ..evaluate import Comparison, Evaluation
     from ..jobs._job import Checkpoint, Event, Job, MetricsSummary
-    from ._compare import Comparison
 
 __all__ = ["comparison", "evaluation", "job", "job_parts", "metrics_summary"]
 

@@ -15,9 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ..datasets._reports import DatasetStats
-    from ..evaluate import Evaluation
+    from ..evaluate import Comparison, Evaluation
     from ..jobs._job import MetricsRow, MetricsSummary
-    from ._compare import Comparison
 
 __all__ = [
     "comparison",

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     from finetune_kit import RetryPolicy
     from tests.conftest import RecordingClock
-    from tests.sdk_fakes import FakeJobs
+    from tests.fake_openai import FakeJobs
 
 #: A dated snapshot: Azure trains snapshots, and names tuned models "<snapshot>.ft-<id>".
 MODEL = "gpt-4o-mini-2024-07-18"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def test_restart_loses_nothing(tmp_path: Path, clock: ManualClock) -> None:
     data = small_training_file(20)
-    with LocalServer(data_dir=tmp_path, clock=clock) as first:
+    with LocalServer(data_dir=tmp_path, clock=clock, in_process=True) as first:
         client = first.client(max_retries=0)
         file_id = upload(client, data)
         done = client.fine_tuning.jobs.create(
@@ -44,7 +44,7 @@ def test_restart_loses_nothing(tmp_path: Path, clock: ManualClock) -> None:
             temperature=0,
         )
 
-    with LocalServer(data_dir=tmp_path, clock=clock) as second:
+    with LocalServer(data_dir=tmp_path, clock=clock, in_process=True) as second:
         client = second.client(max_retries=0)
         assert client.files.content(file_id).content == data
         assert client.fine_tuning.jobs.retrieve(done.id) == done
@@ -78,10 +78,10 @@ def test_restart_loses_nothing(tmp_path: Path, clock: ManualClock) -> None:
 
 
 def test_deletes_persist(tmp_path: Path, clock: ManualClock) -> None:
-    with LocalServer(data_dir=tmp_path, clock=clock) as first:
+    with LocalServer(data_dir=tmp_path, clock=clock, in_process=True) as first:
         client = first.client(max_retries=0)
         keep = upload(client, b"{}\n", purpose="user_data")
         gone = upload(client, b"{}\n", purpose="user_data")
         client.files.delete(gone)
-    with LocalServer(data_dir=tmp_path, clock=clock) as second:
+    with LocalServer(data_dir=tmp_path, clock=clock, in_process=True) as second:
         assert [f.id for f in second.client(max_retries=0).files.list()] == [keep]

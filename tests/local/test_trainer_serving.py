@@ -37,7 +37,7 @@ def test_tuned_model_answers_unseen_words_through_logit_bias_and_reports_validat
     first = {enc.encode(label)[0]: label for label in ENDINGS}
     assert len(first) == 2
     clock = ManualClock()
-    with LocalServer(clock=clock) as server:
+    with LocalServer(clock=clock, in_process=True) as server:
         client = server.client(max_retries=0)
         job = client.fine_tuning.jobs.create(
             model="gpt-4o-mini",
