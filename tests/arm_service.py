@@ -161,8 +161,10 @@ def serve() -> Iterator[Service]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    while not server.started:  # startup handshake, not a timed wait
-        thread.join(0.01)
+    while not server.started:  # the startup handshake: a few ms
+        # A plain sleep, not thread.join(timeout): under libfaketime a timed wait on a lock
+        # takes its deadline from the faked clock and can sleep for months.
+        time.sleep(0.005)
     try:
         yield service
     finally:
