@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from finetune_kit.local._trainer import (
+from finetune_kit.local import (
     AnswerModel,
     Hyperparameters,
     StepMetrics,

@@ -82,13 +82,20 @@ PUBLIC = [
 ]
 
 LOCAL_PUBLIC = [
+    "AnswerModel",
     "AsyncStaticToken",
     "FaultKind",
     "FaultRule",
     "Faults",
+    "Hyperparameters",
+    "LinearTrainer",
     "LocalServer",
     "ManualClock",
     "StaticToken",
+    "StepMetrics",
+    "Trainer",
+    "TrainingExample",
+    "TrainingRun",
     "in_process_async_http_client",
     "in_process_http_client",
 ]

@@ -7,8 +7,9 @@ app itself; :func:`in_process_http_client` / :func:`in_process_async_http_client
 unmodified ``openai`` client talk to it in process. ``Faults``/``FaultRule`` inject errors,
 dropped connections and delays on demand; ``ManualClock`` makes time stand still until a
 test moves it. The same server answers Azure's control plane for deployments at its root
-(:attr:`LocalServer.management_url`; ``StaticToken`` is a credential for it). See
-docs/local-backend.md.
+(:attr:`LocalServer.management_url`; ``StaticToken`` is a credential for it). Jobs train
+with a :class:`Trainer`: the built-in :class:`LinearTrainer`, or yours via
+``LocalServer(trainer=...)``. See docs/local-backend.md.
 """
 
 from __future__ import annotations
@@ -17,16 +18,32 @@ from ._clock import ManualClock
 from ._faults import FaultKind, FaultRule, Faults
 from ._server import LocalServer
 from ._token import AsyncStaticToken, StaticToken
+from ._trainer import (
+    AnswerModel,
+    Hyperparameters,
+    LinearTrainer,
+    StepMetrics,
+    Trainer,
+    TrainingExample,
+    TrainingRun,
+)
 from ._transport import in_process_async_http_client, in_process_http_client
 
 __all__ = [
+    "AnswerModel",
     "AsyncStaticToken",
     "FaultKind",
     "FaultRule",
     "Faults",
+    "Hyperparameters",
+    "LinearTrainer",
     "LocalServer",
     "ManualClock",
     "StaticToken",
+    "StepMetrics",
+    "Trainer",
+    "TrainingExample",
+    "TrainingRun",
     "in_process_async_http_client",
     "in_process_http_client",
 ]

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import tiktoken
 
     from ._models import Models
-    from ._trainer import LinearModel
+    from ._trainer import AnswerModel
 
 __all__ = ["BASE_REPLY", "REASONING_TOKENS", "create_chat_completion"]
 
@@ -142,7 +142,7 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _candidates(
-    weights: LinearModel | None,
+    weights: AnswerModel | None,
     messages: list[dict[str, Any]],
     enum: list[str] | None,
     bias: dict[int, float],

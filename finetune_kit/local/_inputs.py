@@ -9,11 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..facts._tokens import TokenCounter, encoding_for_model
 from ._errors import bad_request
-from ._trainer import LinearModel, StepMetrics, TrainingExample, TrainingRun, context_text
+from ._trainer import StepMetrics, TrainingExample, TrainingRun, context_text
+
+if TYPE_CHECKING:
+    from ._trainer import AnswerModel, Trainer
 
 __all__ = [
     "BadData",
@@ -156,7 +159,8 @@ def result_csv(steps: list[StepMetrics]) -> bytes:
     return out.getvalue().encode()
 
 
-def run_to_json(run: TrainingRun) -> dict[str, Any]:
+def run_to_json(run: TrainingRun[AnswerModel]) -> dict[str, Any]:
+    """A training run as JSON: each model by its own ``to_json``."""
     return {
         "model": run.model.to_json(),
         "steps": [s.to_json() for s in run.steps],
@@ -165,12 +169,13 @@ def run_to_json(run: TrainingRun) -> dict[str, Any]:
     }
 
 
-def run_from_json(data: dict[str, Any]) -> TrainingRun:
+def run_from_json(data: dict[str, Any], trainer: Trainer[AnswerModel]) -> TrainingRun[AnswerModel]:
+    """What :func:`run_to_json` wrote, its models loaded by the ``trainer`` that made them."""
     return TrainingRun(
-        model=LinearModel.from_json(data["model"]),
+        model=trainer.load_model(data["model"]),
         steps=[StepMetrics(**s) for s in data["steps"]],
         epoch_ends=[int(e) for e in data["epoch_ends"]],
-        snapshots={int(k): LinearModel.from_json(v) for k, v in data["snapshots"].items()},
+        snapshots={int(k): trainer.load_model(v) for k, v in data["snapshots"].items()},
     )
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ._files import Files
     from ._models import Models
     from ._state import State
-    from ._trainer import TrainingRun
+    from ._trainer import AnswerModel, TrainingRun
 
 __all__ = ["Jobs"]
 
@@ -126,7 +126,7 @@ class Jobs:
         for _, doc in state.db.load("checkpoint"):
             ckpt = CheckpointRecord.from_doc(doc)
             self.checkpoints.setdefault(ckpt.job_id, []).append(ckpt)
-        self._runs: dict[str, TrainingRun] = {}
+        self._runs: dict[str, TrainingRun[AnswerModel]] = {}
         self._training: set[str] = set()
 
     # ------------------------------------------------------------------------- the API
@@ -348,7 +348,7 @@ class Jobs:
             self.s.flush()
         for job, inputs, at in claimed:
             try:
-                outcome: Trained | Failure = prepare(inputs)
+                outcome: Trained | Failure = prepare(inputs, self.s.trainer)
             except Exception:
                 # A bug in one job must not make every later request fail.
                 logger.exception("local backend: job %s failed internally", job.id)
@@ -428,13 +428,13 @@ class Jobs:
             start += self.s.timing.queued
         job.estimated_finish = math.ceil(start + remaining)
 
-    def _run(self, jid: str) -> TrainingRun:
+    def _run(self, jid: str) -> TrainingRun[AnswerModel]:
         run = self._runs.get(jid)
         if run is None:
             stored = dict(self.s.db.load("run")).get(jid)
             if stored is None:
                 raise RuntimeError(f"training run of {jid} is missing")
-            run = run_from_json(stored)
+            run = run_from_json(stored, self.s.trainer)
             self._runs[jid] = run
         return run
 
@@ -467,7 +467,9 @@ class Jobs:
         short = job.id.removeprefix("ftjob-")[:8]
         return f"ft:{_job_base(job.model)}:{_OWNER}:{job.suffix or ''}:{short}"
 
-    def _checkpoint(self, job: JobRecord, run: TrainingRun, step: int, at: float) -> None:
+    def _checkpoint(
+        self, job: JobRecord, run: TrainingRun[AnswerModel], step: int, at: float
+    ) -> None:
         name = f"{self._model_name(job)}:ckpt-step-{step}"
         m = run.steps[step - 1]
         ckpt = CheckpointRecord(
@@ -498,7 +500,7 @@ class Jobs:
             self.models.drop(old.model)
         self._event(job, at, f"Checkpoint created at step {step}")
 
-    def _succeed(self, job: JobRecord, run: TrainingRun, at: float) -> None:
+    def _succeed(self, job: JobRecord, run: TrainingRun[AnswerModel], at: float) -> None:
         name = self._model_name(job)
         self.models.add(name, base=_job_base(job.model), job_id=job.id, weights=run.model, at=at)
         self._event(job, at, f"New fine-tuned model created: {name}")

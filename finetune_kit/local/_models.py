@@ -1,6 +1,6 @@
 """The models API: the backend's own base models and the models it trained.
 
-The local backend's models are not OpenAI's: they answer with the built-in model and do not
+The local backend's models are not OpenAI's: they answer with its trainer's models and do not
 retire when OpenAI retires a model of the same name, so no model here has a
 ``shutdown_date``. A tuned model's base is the local base name the job was given.
 """
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Final
 from ..facts._tokens import base_model_name
 from ._errors import ApiError
 from ._records import ModelRecord
-from ._trainer import LinearModel
 
 if TYPE_CHECKING:
     from ._state import State
+    from ._trainer import AnswerModel
 
 __all__ = ["BASE_MODELS", "Models", "is_reasoning_model", "looks_like_base"]
 
@@ -86,7 +86,7 @@ class Models:
         self.tuned: dict[str, ModelRecord] = {
             oid: ModelRecord.from_doc(doc) for oid, doc in state.db.load("model")
         }
-        self._weights: dict[str, LinearModel] = {}
+        self._weights: dict[str, AnswerModel] = {}
         self._weights_lock = threading.Lock()
 
     def now(self) -> float:
@@ -135,7 +135,7 @@ class Models:
             self.drop(name)
             return {"id": name, "object": "model", "deleted": True}
 
-    def add(self, name: str, *, base: str, job_id: str, weights: LinearModel, at: float) -> None:
+    def add(self, name: str, *, base: str, job_id: str, weights: AnswerModel, at: float) -> None:
         """Record a tuned model or checkpoint (staged; the caller flushes)."""
         record = ModelRecord(id=name, created=int(at), base=base, job_id=job_id)
         self.tuned[name] = record
@@ -152,7 +152,7 @@ class Models:
         self.s.db.delete("model", name)
         self.s.db.delete("weights", name)
 
-    def resolve(self, name: str) -> tuple[str, LinearModel | None]:
+    def resolve(self, name: str) -> tuple[str, AnswerModel | None]:
         """``(name, trained weights or None for a base model)``; 404 for unknown models."""
         with self.s.lock:
             if name not in self.tuned:
@@ -165,7 +165,7 @@ class Models:
                 stored = dict(self.s.db.load("weights")).get(name)
                 if stored is None:
                     raise model_not_found(name)
-                weights = LinearModel.from_json(stored)
+                weights = self.s.trainer.load_model(stored)
                 with self._weights_lock:
                     self._weights[name] = weights
             return name, weights

@@ -22,6 +22,7 @@ import uvicorn
 from ._app import build_app
 from ._faults import Dropped
 from ._store import Store, Timing
+from ._trainer import LinearTrainer
 from ._transport import IN_PROCESS_ROOT, in_process_async_http_client, in_process_http_client
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from ._faults import Faults
+    from ._trainer import AnswerModel, Trainer
 
 __all__ = ["LocalServer"]
 
@@ -108,6 +110,9 @@ class LocalServer:
         max_body_bytes: Larger request bodies get 413.
         in_process: Listen on no socket: :meth:`start` only builds :attr:`app`, and the
             ready-made clients send their requests straight to it (no network, no port).
+        trainer: What trains jobs and loads the models they saved (see :class:`Trainer`);
+            default :class:`LinearTrainer`. A ``data_dir`` holds models in the JSON form of
+            the trainer that made them, so reopen it with the same trainer.
     """
 
     def __init__(
@@ -122,6 +127,7 @@ class LocalServer:
         clock: Callable[[], float] | None = None,
         max_body_bytes: int = 512 * 1024 * 1024,
         in_process: bool = False,
+        trainer: Trainer[AnswerModel] | None = None,
     ) -> None:
         if not _is_loopback(host) and not api_key:
             raise ValueError(
@@ -139,6 +145,7 @@ class LocalServer:
         self._clock = clock or time.time
         self._max_body = max_body_bytes
         self.in_process = in_process
+        self.trainer: Trainer[AnswerModel] = LinearTrainer() if trainer is None else trainer
         self._app: ASGIApp | None = None
         self._uvicorn: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
@@ -162,7 +169,11 @@ class LocalServer:
         """
         if self._app is None:
             store = Store(
-                data_dir=self.data_dir, clock=self._clock, speed=self.speed, timing=Timing()
+                data_dir=self.data_dir,
+                clock=self._clock,
+                speed=self.speed,
+                timing=Timing(),
+                trainer=self.trainer,
             )
             if self.faults is not None:
                 self.faults.reset()

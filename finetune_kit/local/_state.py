@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Sequence
 
+    from ._trainer import AnswerModel, Trainer
+
 __all__ = ["State", "Timing", "limit", "page", "rand"]
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -89,7 +91,7 @@ class Timing:
 
 
 class State:
-    """The lock, clock, timings and persistence one backend's parts share."""
+    """The lock, clock, timings, persistence and trainer one backend's parts share."""
 
     def __init__(
         self,
@@ -97,10 +99,13 @@ class State:
         data_dir: str | os.PathLike[str] | None,
         clock: Callable[[], float],
         timing: Timing,
+        trainer: Trainer[AnswerModel],
     ) -> None:
         self.lock = threading.RLock()
         self.clock = clock
         self.timing = timing
+        # Trains jobs (off the lock) and loads the models it saved back for answering.
+        self.trainer = trainer
         self.db = Persistence(data_dir)
         self._pending: list[tuple[str, str, Any]] = []
 

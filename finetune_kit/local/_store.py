@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable
 
+    from ._trainer import AnswerModel, Trainer
+
 __all__ = ["Store", "Timing"]
 
 
@@ -35,9 +37,13 @@ class Store:
         clock: Callable[[], float],
         speed: float,
         timing: Timing | None = None,
+        trainer: Trainer[AnswerModel],
     ) -> None:
         self.state = State(
-            data_dir=data_dir, clock=clock, timing=(timing or Timing()).scaled(speed)
+            data_dir=data_dir,
+            clock=clock,
+            timing=(timing or Timing()).scaled(speed),
+            trainer=trainer,
         )
         self.files = Files(self.state)
         self.models = Models(self.state)

@@ -5,8 +5,9 @@ the answer that follows) and handed to a :class:`Trainer`, which returns a
 :class:`TrainingRun`. The built-in :class:`LinearTrainer` learns a :class:`LinearModel`
 (Naive Bayes-initialised softmax regression over character and word n-grams, in pure Python,
 see :mod:`._trainer_linear`) that predicts the answer among the distinct answers it saw in
-training (for classification data: the labels). :func:`train` is the built-in trainer behind
-the call the store has always made.
+training (for classification data: the labels). The server trains with whichever trainer
+it was given (``LocalServer(trainer=...)``, default :class:`LinearTrainer`); :func:`train` is
+a keyword shortcut for the built-in one.
 
 Base (untuned) models do not use a trainer: see :func:`base_scores`.
 """

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..facts._models import default_n_epochs
 from ._inputs import BadData, method_hyperparameters, training_examples
-from ._trainer import limit_examples, train
+from ._trainer import Hyperparameters, LinearTrainer, limit_examples
 from ._validate import FileProblem, check_training_file
 
 if TYPE_CHECKING:
-    from ._trainer import TrainingExample, TrainingRun
+    from ._trainer import AnswerModel, Trainer, TrainingExample, TrainingRun
 
 __all__ = ["Failure", "Inputs", "Trained", "prepare"]
 
@@ -38,7 +38,7 @@ class Inputs:
 class Trained:
     """A finished training run and what the job reports about it."""
 
-    run: TrainingRun
+    run: TrainingRun[AnswerModel]
     tokens: int
     epochs: int
     hyperparameters: dict[str, Any]
@@ -74,8 +74,8 @@ def _examples(
     return examples, tokens, lines
 
 
-def prepare(inputs: Inputs) -> Trained | Failure:
-    """Check the job's files and train on them."""
+def prepare(inputs: Inputs, trainer: Trainer[AnswerModel]) -> Trained | Failure:
+    """Check the job's files and train on them with ``trainer``."""
     found = _examples("training_file", inputs.training_file, inputs.training, inputs)
     if isinstance(found, Failure):
         return found
@@ -93,13 +93,15 @@ def prepare(inputs: Inputs) -> Trained | Failure:
     batch = max(1, min(256, math.ceil(len(train_set) * 0.002))) if size == "auto" else int(size)
     lr_mult = hyper.get("learning_rate_multiplier", "auto")
     lr = 1.0 if lr_mult == "auto" else float(lr_mult)
-    learned, note = limit_examples(train_set, seed=inputs.seed)
-    run = train(
+    learned, note = train_set, None
+    if isinstance(trainer, LinearTrainer):
+        # The caps keep the pure-Python built-in trainer fast; a trainer of your own (a real
+        # model on a GPU, say) gets every example, as the service would train on.
+        learned, note = limit_examples(train_set, seed=inputs.seed)
+    run = trainer.train(
         learned,
         validation=validation,
-        n_epochs=epochs,
-        batch_size=batch,
-        learning_rate_multiplier=lr,
+        hyperparameters=Hyperparameters(epochs, batch, lr),
         seed=inputs.seed,
     )
     hyper.update({"batch_size": batch, "learning_rate_multiplier": lr, "n_epochs": epochs})

@@ -87,9 +87,11 @@ def _hold(
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, threading.Event]]:
     """Makes training wait: ``(entered, release)`` events around the real trainer."""
-    from finetune_kit.local._trainer import train
+    from finetune_kit.local import LinearTrainer
 
-    entered, release = _hold(monkeypatch, "finetune_kit.local._training.train", train)
+    entered, release = _hold(
+        monkeypatch, "finetune_kit.local.LinearTrainer.train", LinearTrainer.train
+    )
     yield entered, release
     release.set()
 

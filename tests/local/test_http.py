@@ -9,12 +9,12 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
 import pytest
 
-from finetune_kit.local import LocalServer, in_process_http_client
+from finetune_kit.local import LinearTrainer, LocalServer, in_process_http_client
 
 from .helpers import SYSTEM, small_training_file, upload
 
@@ -261,25 +261,23 @@ def test_head_and_options(served: LocalServer) -> None:
     assert _is_error(payload)
 
 
-def test_an_internal_error_fails_the_job_not_the_server(
-    clocked_server: LocalServer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import finetune_kit.local._training as training_module
-
-    def broken(*_args: object, **_kwargs: object) -> None:
+class _BrokenTrainer(LinearTrainer):
+    def train(self, *_args: object, **_kwargs: object) -> NoReturn:
         raise RuntimeError("trainer bug")
 
-    monkeypatch.setattr(training_module, "train", broken)
-    client = clocked_server.client(max_retries=0)
-    job = client.fine_tuning.jobs.create(
-        model="gpt-4o-mini", training_file=upload(client, small_training_file(12))
-    )
-    clock.advance(1)
-    job = client.fine_tuning.jobs.retrieve(job.id)
-    assert job.status == "failed"
-    assert job.error is not None
-    assert job.error.code == "internal_error"
-    assert client.models.list().data
+
+def test_an_internal_error_fails_the_job_not_the_server(clock: ManualClock) -> None:
+    with LocalServer(clock=clock, in_process=True, trainer=_BrokenTrainer()) as server:
+        client = server.client(max_retries=0)
+        job = client.fine_tuning.jobs.create(
+            model="gpt-4o-mini", training_file=upload(client, small_training_file(12))
+        )
+        clock.advance(1)
+        job = client.fine_tuning.jobs.retrieve(job.id)
+        assert job.status == "failed"
+        assert job.error is not None
+        assert job.error.code == "internal_error"
+        assert client.models.list().data
 
 
 async def test_concurrent_requests(local_server: LocalServer) -> None:
