@@ -54,15 +54,14 @@ class _Deployable:
     name: str
     deployment: Deployment | None
 
+    # Provided by the handle classes these mixins are combined with (TunedModel and its
+    # async twin); declared here, without bodies, only so the mixins type-check.
     if TYPE_CHECKING:
 
         @property
-        def model_id(self) -> str:
-            """The model's id (provided by the handle)."""
-            raise NotImplementedError
+        def model_id(self) -> str: ...
 
-        def _deployed(self, deployment: Deployment) -> Self:
-            raise NotImplementedError
+        def _deployed(self, deployment: Deployment) -> Self: ...
 
     def _target(self, name: str | None) -> str:
         if name is not None:
