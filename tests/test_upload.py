@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import logging
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import openai
@@ -358,3 +362,38 @@ async def test_async_upload_streams_a_file(
     await aupload_dataset(Dataset.from_records(list(ds)[:11]), client=async_client, retry=policy)
     assert service.stored[0] == expected
     assert len(service.stored) == 2
+
+
+async def test_async_upload_does_its_dataset_work_off_the_loop_thread(
+    files: FakeFiles,
+    async_client: openai.AsyncOpenAI,
+    policy: RetryPolicy,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # Validating, hashing and reading the file run in a worker thread: an app's event loop
+    # keeps serving other tasks while a large file is checked and uploaded.
+    path = tmp_path / "train.jsonl"
+    _dataset().to_jsonl(path)
+    ds = Dataset.from_jsonl(path)
+    where: list[tuple[str, int]] = []
+
+    def recording(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            where.append((name, threading.get_ident()))
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    for name, member in list(vars(Dataset).items()):
+        if inspect.isfunction(member) and not name.startswith("__"):
+            monkeypatch.setattr(Dataset, name, recording(name, member))
+    monkeypatch.setattr(hashlib, "sha256", recording("sha256", hashlib.sha256))
+    loop_thread = threading.get_ident()
+    file_id = await ds.aupload(client=async_client, retry=policy)
+    assert [f["id"] for f in files.files] == [file_id]
+    names = {name for name, _ in where}
+    assert {"validate", "sha256"} <= names
+    on_loop = sorted({name for name, ident in where if ident == loop_thread} - {"aupload"})
+    assert on_loop == [], f"Dataset work on the event loop's thread: {on_loop}"

@@ -17,6 +17,7 @@ without performing them. :func:`run_flow` performs them on a sync client and
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "Request",
     "Sleep",
     "arun_flow",
+    "arun_flow_off_loop",
     "once",
     "resolve_async_client",
     "resolve_client",
@@ -247,6 +249,44 @@ async def _aperform(
         description=effect.description,
         clock=clock,
     )
+
+
+def _step(flow: Flow[Any], reply: object, error: BaseException | None) -> tuple[bool, Any]:
+    # StopIteration cannot cross a future (asyncio refuses it), so the end is returned.
+    try:
+        effect = flow.send(reply) if error is None else flow.throw(error)
+    except StopIteration as done:
+        return True, done.value
+    return False, effect
+
+
+def _single(effect: Effect) -> Flow[Any]:
+    result = yield effect
+    return result
+
+
+async def arun_flow_off_loop(
+    flow: Flow[T], client: openai.AsyncOpenAI, policy: RetryPolicy | None
+) -> T:
+    """:func:`arun_flow`, with the flow's own code off the event loop.
+
+    Each step of the generator (everything between two effects: validating, hashing and
+    reading a Dataset) runs in a worker thread; each effect is performed by :func:`arun_flow`
+    on the loop, so retries, sleeps and attempts behave exactly as there. The generator is
+    advanced by one thread at a time.
+    """
+    reply: object = None
+    error: BaseException | None = None
+    while True:
+        finished, value = await asyncio.to_thread(_step, flow, reply, error)
+        if finished:
+            result: T = value
+            return result
+        reply, error = None, None
+        try:
+            reply = await arun_flow(_single(value), client, policy)
+        except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
+            error = exc
 
 
 async def _resolved(value: object) -> object:

@@ -37,7 +37,14 @@ from typing import IO, TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
 import openai
 from openai.types import FileObject
 
-from .._core.client import Request, arun_flow, once, resolve_async_client, resolve_client, run_flow
+from .._core.client import (
+    Request,
+    arun_flow_off_loop,
+    once,
+    resolve_async_client,
+    resolve_client,
+    run_flow,
+)
 from .._core.paging import find_first
 from .._exceptions import DatasetError
 from ..facts._limits import MAX_FILE_BYTES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PART_BYTES
@@ -338,8 +345,9 @@ async def aupload_dataset(
     max_direct: int = FILES_API_LIMIT,
     part_size: int = PART_SIZE,
 ) -> str:
-    """The async sibling of :func:`upload_dataset`."""
+    """The async sibling of :func:`upload_dataset`: validating, hashing and reading the data
+    run in a worker thread, only the requests on the event loop."""
     flow = upload_flow(
         ds, validate=validate, model=model, max_direct=max_direct, part_size=part_size
     )
-    return await arun_flow(flow, resolve_async_client(client), retry)
+    return await arun_flow_off_loop(flow, resolve_async_client(client), retry)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
-from .._core.client import arun_flow, resolve_async_client
+from .._core.client import arun_flow, arun_flow_off_loop, resolve_async_client
 from .._core.session import default_session, endpoint_of
 from ._flows import (
     JobPages,
@@ -45,46 +45,14 @@ if TYPE_CHECKING:
     import openai
     from openai.types.fine_tuning import FineTuningJob
 
-    from .._core.client import Effect, Flow
+    from .._core.client import Flow
     from .._core.retry import RetryPolicy
     from ..datasets._dataset import Dataset
     from ..models._tuned_model import AsyncTunedModel
     from ._models import Checkpoint, Event, MetricsRow, MetricsSummary
     from ._spec import JobSpec
 
-__all__ = ["AsyncJob", "arun_flow_off_loop"]
-
-
-def _step(flow: Flow[Any], reply: object, error: BaseException | None) -> tuple[bool, Any]:
-    # StopIteration cannot cross a future (asyncio refuses it), so the end is returned.
-    try:
-        effect = flow.send(reply) if error is None else flow.throw(error)
-    except StopIteration as done:
-        return True, done.value
-    return False, effect
-
-
-async def arun_flow_off_loop(
-    flow: Flow[Any], client: openai.AsyncOpenAI, policy: RetryPolicy | None
-) -> Any:
-    """:func:`~finetune_kit._core.client.arun_flow`, with the flow's own code off the loop.
-
-    Each step of the generator (everything between two effects) runs in a worker thread; each
-    effect is performed by ``arun_flow`` on the loop, so retries, sleeps and attempts behave
-    exactly as there. The generator is advanced by one thread at a time.
-    """
-    reply: object = None
-    error: BaseException | None = None
-    while True:
-        finished, value = await asyncio.to_thread(_step, flow, reply, error)
-        if finished:
-            return value
-        reply, error = None, None
-        effect: Effect = value
-        try:
-            reply = await arun_flow(single(effect), client, policy)
-        except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
-            error = exc
+__all__ = ["AsyncJob"]
 
 
 class AsyncJob(JobView):
