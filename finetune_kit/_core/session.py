@@ -264,21 +264,24 @@ def policy_with_clock(retry: RetryPolicy, clock: Clock) -> RetryPolicy:
     """
     key: tuple[RetryPolicy, object] = (retry, clock)
     try:
-        return _clocked[key]
-    except (KeyError, TypeError):  # TypeError: an unhashable clock, never remembered
-        pass
-    clocked = retry.copy(
+        remembered = _clocked.get(key)
+    except TypeError:  # an unhashable clock: never remembered
+        return _with_clock(retry, clock)
+    if remembered is not None:
+        return remembered
+    clocked = _with_clock(retry, clock)
+    if len(_clocked) >= _CLOCKED_LIMIT:
+        _clocked.clear()  # memory stays flat with many short-lived policies or clocks
+    _clocked[key] = clocked
+    return clocked
+
+
+def _with_clock(retry: RetryPolicy, clock: Clock) -> RetryPolicy:
+    return retry.copy(
         sleep=retry.sleep or clock.sleep,
         async_sleep=retry.async_sleep or clock.asleep,
         clock=retry.clock or elapsed_timer(clock),
     )
-    try:
-        if len(_clocked) >= _CLOCKED_LIMIT:
-            _clocked.clear()  # memory stays flat with many short-lived policies or clocks
-        _clocked[key] = clocked
-    except TypeError:
-        pass
-    return clocked
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ its own for its check.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import pickle
@@ -100,7 +101,7 @@ def serve(tasks: IO[bytes], answers: IO[bytes]) -> None:
 
 
 class _WorkerFailed(Exception):
-    pass
+    """A worker died or answered nonsense: the check runs in the calling process instead."""
 
 
 def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -150,11 +151,9 @@ def _stop(procs: list[subprocess.Popen[bytes]], *, kill: bool) -> None:
     for proc in procs:
         if kill:
             proc.kill()  # our own child, by its handle
-        try:
+        with contextlib.suppress(OSError):  # already gone
             if proc.stdin is not None:
                 proc.stdin.close()  # the worker's loop ends at end of input
-        except OSError:
-            pass
     for proc in procs:
         try:
             proc.wait(timeout=_STOP_TIMEOUT)

@@ -7,6 +7,7 @@ a small flow (``_client.py``) shared by the sync and the async class.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -111,10 +112,8 @@ def shutdown_date_of(model: Model) -> dt.date | None:
     if isinstance(value, (int, float)):
         return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).date()
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # unreadable: logged below
             return dt.date.fromisoformat(value.strip()[:10])
-        except ValueError:
-            pass
     logger.debug("unreadable shutdown_date %r for %s", value, model.id)
     return None
 

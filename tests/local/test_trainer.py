@@ -127,7 +127,7 @@ def test_on_step_sees_every_step_in_order_and_can_stop_training() -> None:
     assert seen == run.steps
 
     class Stop(Exception):
-        pass
+        """What the caller raises from on_step to stop training."""
 
     def stop_at_3(metrics: StepMetrics) -> None:
         if metrics.step == 3:
