@@ -47,12 +47,13 @@ from ._many import (
     item_error,
     run_many,
 )
-from ._options import ClassifyOptions, check_model, check_retry, check_text
+from ._options import ClassifyKwargs, ClassifyOptions, check_model, check_retry, check_text
 from ._prompts import ExamplesInput, Message, TextInput, user_turns
 from ._results import Classification, ItemResult, Technique, TechniqueChoice, TokenUsage
 
 if TYPE_CHECKING:
     import openai
+    from typing_extensions import Unpack
 
     from .._core.retry import RetryPolicy
 
@@ -120,13 +121,8 @@ def classify(
     labels: LabelsInput,
     model: str,
     client: openai.OpenAI | None = None,
-    instructions: str | None = None,
-    examples: ExamplesInput | None = None,
-    technique: TechniqueChoice = "auto",
-    abstain_below: float | None = None,
     retry: RetryPolicy | None = None,
-    reasks: int = 2,
-    base_model: str | None = None,
+    **options: Unpack[ClassifyKwargs],
 ) -> Classification:
     """Classify ``text`` into exactly one of ``labels``.
 
@@ -136,18 +132,10 @@ def classify(
         model: the model (or Azure deployment) to ask.
         client: an ``openai.OpenAI`` (or ``AzureOpenAI``) client; omitted, one is built from
             ``OPENAI_*``. Read at every call: a rotated key or changed ``base_url`` applies.
-        instructions: what the classification is about, put first in the system prompt
-            (default ``"Classify the text."``).
-        examples: few-shot (text, label) pairs shown as earlier turns.
-        technique: ``"auto"`` walks the ladder as the endpoint allows; a named technique is
-            used or fails.
-        abstain_below: return ``label=None`` when the chosen label's probability is below
-            this (and, instead of raising, when no label can be read from the answer).
         retry: how transient errors are retried (default :data:`DEFAULT_RETRY`).
-        reasks: how many times the ``prompt`` technique asks again after an answer that is
-            none of the labels.
-        base_model: the model whose token encoding to use when ``model`` is a name the
-            encoding cannot be told from (an Azure deployment, a local alias).
+        **options: how to classify: ``instructions``, ``examples``, ``technique``,
+            ``abstain_below``, ``reasks``, ``base_model`` (each described at
+            :class:`ClassifyOptions`).
 
     Returns:
         The :class:`Classification`.
@@ -159,15 +147,8 @@ def classify(
             None).
         openai.APIError: the request failed for another reason (after retries).
     """
-    options = ClassifyOptions.of(
-        instructions=instructions,
-        examples=examples,
-        technique=technique,
-        abstain_below=abstain_below,
-        reasks=reasks,
-        base_model=base_model,
-    )
-    return classify_with(text, labels, model, client, options, retry)
+    checked = ClassifyOptions.from_kwargs("classify()", options)
+    return classify_with(text, labels, model, client, checked, retry)
 
 
 def classify_with(
@@ -196,24 +177,12 @@ async def aclassify(
     labels: LabelsInput,
     model: str,
     client: openai.AsyncOpenAI | None = None,
-    instructions: str | None = None,
-    examples: ExamplesInput | None = None,
-    technique: TechniqueChoice = "auto",
-    abstain_below: float | None = None,
     retry: RetryPolicy | None = None,
-    reasks: int = 2,
-    base_model: str | None = None,
+    **options: Unpack[ClassifyKwargs],
 ) -> Classification:
     """The async sibling of :func:`classify` (same arguments, an ``AsyncOpenAI`` client)."""
-    options = ClassifyOptions.of(
-        instructions=instructions,
-        examples=examples,
-        technique=technique,
-        abstain_below=abstain_below,
-        reasks=reasks,
-        base_model=base_model,
-    )
-    return await aclassify_with(text, labels, model, client, options, retry)
+    checked = ClassifyOptions.from_kwargs("aclassify()", options)
+    return await aclassify_with(text, labels, model, client, checked, retry)
 
 
 async def aclassify_with(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypedDict, cast
 
 from .._core.retry import RetryPolicy
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._results import TechniqueChoice
 
 __all__ = [
+    "ClassifyKwargs",
     "ClassifyOptions",
     "check_concurrency",
     "check_model",
@@ -31,6 +32,22 @@ __all__ = [
 ]
 
 TECHNIQUES: Final = ("logit_bias", "structured", "prompt")
+
+
+class ClassifyKwargs(TypedDict, total=False):
+    """The keywords every classify entry point takes besides the text, the labels and the model.
+
+    Entry points declare them once as ``**options: Unpack[ClassifyKwargs]`` (type checkers and
+    editors see each keyword) and hand them to :meth:`ClassifyOptions.of`, which checks them
+    and holds the defaults; :class:`ClassifyOptions` documents each one.
+    """
+
+    instructions: str | None
+    examples: ExamplesInput | None
+    technique: TechniqueChoice
+    abstain_below: float | None
+    reasks: int
+    base_model: str | None
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,20 @@ class ClassifyOptions:
             reasks=reasks,
             base_model=base_model,
         )
+
+    @classmethod
+    def from_kwargs(cls, where: str, options: Mapping[str, object]) -> ClassifyOptions:
+        """:meth:`of` for an entry point's ``**options``, naming the entry point (``where``)
+        when a keyword is none of :class:`ClassifyKwargs`.
+
+        Raises:
+            TypeError: an unknown keyword, or an argument of the wrong type.
+            ValueError: as :meth:`of`.
+        """
+        unknown = sorted(set(options) - set(ClassifyKwargs.__annotations__))
+        if unknown:
+            raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
+        return cls.of(**cast("ClassifyKwargs", options))
 
 
 def _examples(examples: object) -> tuple[tuple[str, str], ...]:
