@@ -402,6 +402,58 @@ CLASSIFY_CASES = [
         r"aclassify_many\(\) needs an openai.AsyncOpenAI client",
     ),
     ClassifyCase(
+        "classify_many-unknown-keyword",
+        lambda k: fk.classify_many(
+            ["x"], **_any(labels=LABELS, model="gpt-4o-mini", client=k.sync, temprature=0)
+        ),
+        TypeError,
+        r"classify_many\(\) got an unexpected keyword argument 'temprature'",
+    ),
+    ClassifyCase(
+        "aclassify_many-reasks-negative",
+        lambda k: fk.aclassify_many(
+            ["x"], labels=LABELS, model="gpt-4o-mini", client=k.aio, reasks=-1
+        ),
+        ValueError,
+        "reasks cannot be negative",
+    ),
+    ClassifyCase(
+        "classify_batch-unknown-keyword",
+        lambda k: fk.classify_batch(
+            ["x"], **_any(labels=LABELS, model="gpt-4o-mini", client=k.sync, concurrency=4)
+        ),
+        TypeError,
+        r"classify_batch\(\) got an unexpected keyword argument 'concurrency'",
+    ),
+    ClassifyCase(
+        "classify_batch-retry-string",
+        lambda k: fk.classify_batch(
+            ["x"], **_any(labels=LABELS, model="gpt-4o-mini", client=k.sync, retry="fast")
+        ),
+        TypeError,
+        "retry must be a RetryPolicy",
+    ),
+    ClassifyCase(
+        "classify_batch-model-none",
+        lambda k: fk.classify_batch(["x"], **_any(labels=LABELS, model=None, client=k.sync)),
+        TypeError,
+        "model must be",
+    ),
+    ClassifyCase(
+        "classify_batch-client-url",
+        lambda _: fk.classify_batch(["x"], **_any(labels=LABELS, model="gpt-4o-mini", client=URL)),
+        TypeError,
+        r"classify_batch\(\) needs an openai.OpenAI client, not str",
+    ),
+    ClassifyCase(
+        "aclassify_batch-sync-client",
+        lambda k: fk.aclassify_batch(
+            ["x"], **_any(labels=LABELS, model="gpt-4o-mini", client=k.sync)
+        ),
+        TypeError,
+        r"aclassify_batch\(\) needs an openai.AsyncOpenAI client, not OpenAI",
+    ),
+    ClassifyCase(
         "tuned-model-async-client",
         lambda k: fk.TunedModel("ft:gpt-4o-mini:x", client=_any(x=k.aio)["x"]),
         TypeError,

@@ -155,17 +155,8 @@ def test_large_inputs_are_split_into_several_batches(
 
 
 def test_input_files_respect_the_byte_limit() -> None:
-    spec = Spec.build(
-        labels=LABELS,
-        model="gpt-4o-mini",
-        key=("https://api.test/v1/", "gpt-4o-mini"),
-        instructions=None,
-        examples=None,
-        technique="structured",
-        abstain_below=None,
-        reasks=0,
-        base_model=None,
-    )
+    key = ("https://api.test/v1/", "gpt-4o-mini")
+    spec = Spec.build(LABELS, "gpt-4o-mini", key, technique="structured", reasks=0)
     texts = ["x" * 100] * 5
     one = len(next(_batch.input_files(spec, texts, [0], "structured", set()))[1])
 

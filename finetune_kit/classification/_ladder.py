@@ -19,7 +19,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import openai
 
@@ -28,6 +28,7 @@ from .._exceptions import ClassificationError
 from ._capabilities import (
     Capabilities,
     CapabilityKey,
+    capability_key,
     known_refusals,
     mark_settled,
     note_followed_bias,
@@ -36,19 +37,24 @@ from ._capabilities import (
     remember_refusal,
 )
 from ._labels import KeyPlan, LabelSet, cached_plan, match_label, plan_for
-from ._options import ClassifyOptions
+from ._options import ClassifyOptions, check_model, check_retry
 from ._prompts import answer_rule, structured_format, system_prompt, user_turns, with_label_rule
 from ._results import Classification, Technique, TechniqueChoice, TokenUsage
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from openai.types.chat import ChatCompletion
+    from typing_extensions import Unpack
 
+    from .._core.retry import RetryPolicy
     from ._labels import LabelsInput
-    from ._prompts import ExamplesInput, TextInput
+    from ._options import ClassifyKwargs
+    from ._prompts import TextInput
 
-__all__ = ["Spec", "chat_request", "classify_steps", "plan_off_loop"]
+__all__ = ["Spec", "chat_request", "classify_steps", "plan_off_loop", "prepare_call"]
+
+ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
 
 logger = logging.getLogger("finetune_kit")
 
@@ -162,33 +168,20 @@ class Spec:
     @classmethod
     def build(
         cls,
-        *,
         labels: LabelsInput | LabelSet,
         model: str,
         key: CapabilityKey | tuple[str, str],
-        instructions: str | None,
-        examples: ExamplesInput | None,
-        technique: TechniqueChoice,
-        abstain_below: float | None,
-        reasks: int,
-        base_model: str | None,
+        **options: Unpack[ClassifyKwargs],
     ) -> Spec:
-        """:meth:`of` from keywords (checked by :meth:`ClassifyOptions.of`).
+        """:meth:`of` from the keywords of :class:`ClassifyKwargs` (checked as the entry points
+        check them).
 
         ``key`` may be a bare (endpoint, model) pair: the spec then remembers nothing beyond
         itself (pure request building, as in tests of the batch input files).
         """
         if isinstance(key, tuple):
             key = CapabilityKey(Capabilities(), *key)
-        options = ClassifyOptions.of(
-            instructions=instructions,
-            examples=examples,
-            technique=technique,
-            abstain_below=abstain_below,
-            reasks=reasks,
-            base_model=base_model,
-        )
-        return cls.of(labels, model, key, options)
+        return cls.of(labels, model, key, ClassifyOptions.from_kwargs("Spec.build()", options))
 
     def plan(self) -> KeyPlan:
         """The tokens to bias, computed on first need (it loads the model's encoding)."""
@@ -383,6 +376,32 @@ class Spec:
 def _token_bytes(entry: Any) -> bytes:
     raw = entry.bytes
     return bytes(raw) if raw is not None else str(entry.token).encode("utf-8")
+
+
+def prepare_call(
+    labels: LabelsInput | LabelSet,
+    model: str,
+    options: ClassifyOptions,
+    retry: RetryPolicy | None,
+    resolve: Callable[[], ClientT],
+    *,
+    as_trained: bool = False,
+) -> tuple[ClientT, Spec]:
+    """The client and the spec of one call, after the checks every entry point shares.
+
+    ``resolve`` returns the client to send with (``sync_client``/``async_client`` with the
+    entry point's name): it runs after ``model`` and ``retry`` are checked, so an argument
+    error names the argument before a client is built from the environment.
+
+    Raises:
+        TypeError: ``model``, ``retry`` or the client (from ``resolve``) has the wrong type.
+        ValueError: a blank ``model``; an example whose label is not one of ``labels``.
+    """
+    check_model(model)
+    check_retry(retry)
+    resolved = resolve()
+    spec = Spec.of(labels, model, capability_key(resolved, model), options, as_trained=as_trained)
+    return resolved, spec
 
 
 def classify_steps(
