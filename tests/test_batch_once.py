@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,11 +27,14 @@ from finetune_kit.classification._batch_submit import (
 )
 from finetune_kit.classification._classify import forget_capabilities
 
+from .classify_calls import abatch, batch
 from .fake_openai import BatchFault, Crash, FakeBatchService, labels_of, ok
 
 if TYPE_CHECKING:
     import openai
     import respx
+
+    from finetune_kit.classification._classify import ItemResult
 
     from .fake_openai import Sleeps
 
@@ -44,33 +47,15 @@ pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 def _run(
-    client: openai.OpenAI, policy: RetryPolicy, *, texts: list[str] = TEXTS, **options: object
-) -> list[Classification | ClassificationError]:
-    return classify_batch(
-        texts,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        technique="logit_bias",
-        progress=False,
-        retry=policy,
-        **options,  # type: ignore[arg-type]
-    )
+    client: openai.OpenAI, policy: RetryPolicy, *, texts: list[str] = TEXTS, **options: Any
+) -> list[ItemResult]:
+    return batch(client, texts, retry=policy, **{"technique": "logit_bias", **options})
 
 
 async def _arun(
-    client: openai.AsyncOpenAI, policy: RetryPolicy, **options: object
-) -> list[Classification | ClassificationError]:
-    return await aclassify_batch(
-        TEXTS,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        technique="logit_bias",
-        progress=False,
-        retry=policy,
-        **options,  # type: ignore[arg-type]
-    )
+    client: openai.AsyncOpenAI, policy: RetryPolicy, **options: Any
+) -> list[ItemResult]:
+    return await abatch(client, TEXTS, retry=policy, **{"technique": "logit_bias", **options})
 
 
 # --- exactly once under lost replies ------------------------------------------------------------
@@ -215,14 +200,7 @@ def test_the_probe_keeps_the_derived_key_stable_across_processes(
     for retry in (RetryPolicy(sleep=die), policy):
         forget_capabilities()  # each run a new process: capabilities probed again
         try:
-            results = classify_batch(
-                TEXTS,
-                labels=LABELS,
-                model="gpt-4o-mini",
-                client=client,
-                progress=False,
-                retry=retry,
-            )
+            results = batch(client, TEXTS, retry=retry)
         except Crash:
             continue
 
@@ -238,15 +216,7 @@ def test_a_rerun_in_the_same_process_finds_the_batch_the_probing_run_made(
     fake = FakeBatchService(api, polls_until_done=10)
 
     def run(timeout: float | None) -> list[Classification | ClassificationError]:
-        return classify_batch(
-            TEXTS,
-            labels=LABELS,
-            model="gpt-4o-mini",
-            client=client,
-            progress=False,
-            retry=policy,
-            timeout=timeout,
-        )
+        return batch(client, TEXTS, retry=policy, timeout=timeout)
 
     with pytest.raises(TimeoutError):
         run(1.0)
