@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from finetune_kit import (
@@ -18,7 +17,7 @@ from finetune_kit.classification import _batch
 from finetune_kit.classification._classify import LabelSet, Spec
 
 from .classify_calls import abatch, batch
-from .fake_openai import FakeBatchService, completion, label_in, labels_of, ok
+from .fake_openai import FakeBatchService, completion, label_in, labels_of, ok, refused
 
 if TYPE_CHECKING:
     import openai
@@ -88,17 +87,7 @@ def test_unknown_capabilities_are_probed_live_first(
 
 
 def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: openai.OpenAI) -> None:
-    refusal = httpx.Response(
-        400,
-        json={
-            "error": {
-                "message": "logit_bias is not supported",
-                "type": "invalid_request_error",
-                "param": "logit_bias",
-                "code": "unsupported_parameter",
-            }
-        },
-    )
+    refusal = refused("logit_bias", message="logit_bias is not supported")
     api.post("/chat/completions").mock(side_effect=[refusal, ok('{"label":"cat"}')])
 
     def structured(body: dict[str, Any]) -> dict[str, Any]:
