@@ -68,6 +68,21 @@ def _create(ctx: Ctx, training: Any = "file-train", **options: Any) -> Any:
     return Job.create(training, model=options.pop("model", M), client=ctx.client, **options)
 
 
+def _on_both_jobs(
+    id: str,
+    call: Callable[[Job | AsyncJob], Any],
+    error: type[BaseException],
+    match: str,
+    *,
+    requests: bool = False,
+) -> list[Case[Ctx]]:
+    """One row on the Job handle and the same row (id ``async ...``) on the AsyncJob one."""
+    return [
+        Case(id, lambda c: call(c.job), error, match, requests),
+        Case(f"async {id}", lambda c: call(c.ajob), error, match, requests),
+    ]
+
+
 # --- Job / AsyncJob / JobOptions ------------------------------------------------------------------
 
 JOB_CASES: list[Case[Ctx]] = [
@@ -149,9 +164,9 @@ JOB_CASES: list[Case[Ctx]] = [
     Case("wait timeout str", lambda c: c.job.wait(timeout=bad("9")), TypeError, "timeout must"),
     Case("wait timeout nan", lambda c: c.job.wait(timeout=math.nan), ValueError, "NaN"),
     Case("wait on_event", lambda c: c.job.wait(on_event=bad("print")), TypeError, "on_event"),
-    Case(
+    *_on_both_jobs(
         "wait timeout -1",
-        lambda c: c.job.wait(timeout=-1, progress=False),
+        lambda job: job.wait(timeout=-1, progress=False),
         JobTimeoutError,
         "still running after -1s",
         requests=True,
@@ -181,13 +196,6 @@ JOB_CASES: list[Case[Ctx]] = [
         "limit",
     ),
     Case("async wait poll", lambda c: c.ajob.wait(poll_interval=0), ValueError, "poll_interval"),
-    Case(
-        "async wait timeout -1",
-        lambda c: c.ajob.wait(timeout=-1, progress=False),
-        JobTimeoutError,
-        "still running after -1s",
-        requests=True,
-    ),
 ]
 
 
