@@ -221,7 +221,7 @@ def batch_flow(
 ) -> Flow[list[ItemResult]]:
     """The whole batch path as a flow: probe, submit, poll, download, read, clean up."""
     results: list[ItemResult | None] = [None] * len(texts)
-    if texts and spec.choice == "auto" and not is_settled(spec.key):
+    if texts and spec.options.technique == "auto" and not is_settled(spec.key):
         try:
             results[0] = yield from classify_steps(spec, texts[0])
         except Exception as exc:

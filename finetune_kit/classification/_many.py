@@ -107,7 +107,7 @@ def _keep_finished(error: BaseException, results: list[ItemResult | None]) -> No
 def _needs_probe(spec: Spec, n: int) -> bool:
     # Until one call has settled what the endpoint accepts, send one text alone: otherwise
     # every concurrent first request would hit the same refusal.
-    return n > 1 and spec.choice == "auto" and not is_settled(spec.key)
+    return n > 1 and spec.options.technique == "auto" and not is_settled(spec.key)
 
 
 class SeriesLike(Protocol):
