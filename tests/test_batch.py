@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from finetune_kit import (
     Classification,
     ClassificationError,
+    ClassifyOptions,
     RetryPolicy,
     classify_batch,
 )
@@ -243,3 +244,28 @@ async def test_async_batch_round_trip(api: respx.Router, async_client: openai.As
 
     assert labels_of(results) == ["cat", "dog", None, "bird"]
     assert waits == [2.0]
+
+
+def test_run_batch_takes_checked_options_and_names_its_caller(
+    api: respx.Router, client: openai.OpenAI, async_client: openai.AsyncOpenAI
+) -> None:
+    # The entry for callers that hold ClassifyOptions already (TunedModel, a task).
+    FakeBatchService(api)
+    options = ClassifyOptions.of(technique="logit_bias")
+    settings = _batch.BatchSettings(poll_interval=1.0, progress=False)
+    retry = RetryPolicy(sleep=lambda _: None)
+
+    results = _batch.run_batch(TEXTS, LABELS, "gpt-4o-mini", client, options, retry, settings)
+
+    assert labels_of(results) == ["cat", "dog", None, "bird"]
+    with pytest.raises(TypeError, match=r"TunedModel.classify_batch\(\) needs an openai.OpenAI"):
+        _batch.run_batch(
+            TEXTS,
+            LABELS,
+            "gpt-4o-mini",
+            cast("openai.OpenAI", async_client),
+            options,
+            retry,
+            settings,
+            where="TunedModel.classify_batch()",
+        )
