@@ -87,17 +87,7 @@ def _start_server() -> CannedServer:
 
 def _request_body(client: openai.OpenAI) -> dict[str, Any]:
     """Exactly what classify() sends for TEXT (the bare call sends the same)."""
-    spec = Spec.build(
-        labels=LABELS,
-        model=MODEL,
-        key=capability_key(client, MODEL),
-        instructions=None,
-        examples=None,
-        technique="auto",
-        abstain_below=None,
-        reasks=2,
-        base_model=None,
-    )
+    spec = Spec.build(LABELS, MODEL, capability_key(client, MODEL))
     technique, refused = spec.start()
     return spec.body(technique, spec.messages(technique, TEXT), refused)
 

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import httpx
 import pytest
 
 from finetune_kit import (
     Classification,
     ClassificationError,
+    ClassifyOptions,
     RetryPolicy,
-    aclassify_batch,
     classify_batch,
 )
 from finetune_kit.classification import _batch
 from finetune_kit.classification._classify import LabelSet, Spec
 
-from .fake_openai import FakeBatchService, completion, label_in, labels_of, ok
+from .classify_calls import abatch, batch
+from .fake_openai import FakeBatchService, completion, label_in, labels_of, ok, refused
 
 if TYPE_CHECKING:
     import openai
@@ -37,14 +37,11 @@ def test_batch_round_trip_in_input_order(api: respx.Router, client: openai.OpenA
     fake = FakeBatchService(api, polls_until_done=2)
     waits: list[float] = []
 
-    results = classify_batch(
+    results = batch(
+        client,
         TEXTS,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
         technique="logit_bias",
         poll_interval=7.0,
-        progress=False,
         retry=RetryPolicy(sleep=waits.append),
     )
 
@@ -81,14 +78,7 @@ def test_unknown_capabilities_are_probed_live_first(
     live = api.post("/chat/completions").mock(return_value=ok("dog", top=[("dog", -0.1)]))
     fake = FakeBatchService(api)
 
-    results = classify_batch(
-        TEXTS,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        progress=False,
-        retry=RetryPolicy(sleep=lambda _: None),
-    )
+    results = batch(client, TEXTS, retry=RetryPolicy(sleep=lambda _: None))
 
     assert live.call_count == 1
     # The probed text is in the batch too, so what is sent does not depend on the probe.
@@ -98,17 +88,7 @@ def test_unknown_capabilities_are_probed_live_first(
 
 
 def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: openai.OpenAI) -> None:
-    refusal = httpx.Response(
-        400,
-        json={
-            "error": {
-                "message": "logit_bias is not supported",
-                "type": "invalid_request_error",
-                "param": "logit_bias",
-                "code": "unsupported_parameter",
-            }
-        },
-    )
+    refusal = refused("logit_bias", message="logit_bias is not supported")
     api.post("/chat/completions").mock(side_effect=[refusal, ok('{"label":"cat"}')])
 
     def structured(body: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +99,7 @@ def test_the_probe_decides_the_rung_of_the_batch(api: respx.Router, client: open
 
     FakeBatchService(api, answer=structured)
 
-    results = classify_batch(
-        ["a cat", "a bird", "a dog"],
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        progress=False,
-        retry=RetryPolicy(sleep=lambda _: None),
-    )
+    results = batch(client, ["a cat", "a bird", "a dog"], retry=RetryPolicy(sleep=lambda _: None))
 
     assert labels_of(results) == ["cat", "bird", "dog"]
     assert {r.technique for r in results if isinstance(r, Classification)} == {"structured"}
@@ -139,15 +112,7 @@ def test_large_inputs_are_split_into_several_batches(
     fake = FakeBatchService(api)
     texts = ["a cat", "a dog", "a bird", "cat", "dog"]
 
-    results = classify_batch(
-        texts,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        technique="logit_bias",
-        progress=False,
-        retry=RetryPolicy(sleep=lambda _: None),
-    )
+    results = batch(client, texts, technique="logit_bias", retry=RetryPolicy(sleep=lambda _: None))
 
     assert [len(lines) for lines in fake.inputs] == [2, 2, 1]
     assert len(fake.batches) == 3
@@ -155,17 +120,8 @@ def test_large_inputs_are_split_into_several_batches(
 
 
 def test_input_files_respect_the_byte_limit() -> None:
-    spec = Spec.build(
-        labels=LABELS,
-        model="gpt-4o-mini",
-        key=("https://api.test/v1/", "gpt-4o-mini"),
-        instructions=None,
-        examples=None,
-        technique="structured",
-        abstain_below=None,
-        reasks=0,
-        base_model=None,
-    )
+    key = ("https://api.test/v1/", "gpt-4o-mini")
+    spec = Spec.build(LABELS, "gpt-4o-mini", key, technique="structured", reasks=0)
     texts = ["x" * 100] * 5
     one = len(next(_batch.input_files(spec, texts, [0], "structured", set()))[1])
 
@@ -178,15 +134,7 @@ def test_input_files_respect_the_byte_limit() -> None:
 def test_expired_batch_keeps_what_was_answered(api: respx.Router, client: openai.OpenAI) -> None:
     FakeBatchService(api, outcome="expired", answered=2)
 
-    results = classify_batch(
-        TEXTS,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        technique="logit_bias",
-        progress=False,
-        retry=RetryPolicy(sleep=lambda _: None),
-    )
+    results = batch(client, TEXTS, technique="logit_bias", retry=RetryPolicy(sleep=lambda _: None))
 
     assert labels_of(results) == ["cat", "dog", None, None]
     for failure in results[2:]:
@@ -197,14 +145,8 @@ def test_expired_batch_keeps_what_was_answered(api: respx.Router, client: openai
 def test_failed_batch_fails_each_of_its_texts(api: respx.Router, client: openai.OpenAI) -> None:
     FakeBatchService(api, outcome="failed")
 
-    results = classify_batch(
-        ["a cat", "a dog"],
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        technique="logit_bias",
-        progress=False,
-        retry=RetryPolicy(sleep=lambda _: None),
+    results = batch(
+        client, ["a cat", "a dog"], technique="logit_bias", retry=RetryPolicy(sleep=lambda _: None)
     )
 
     assert all(isinstance(r, ClassificationError) for r in results)
@@ -217,15 +159,12 @@ def test_waiting_gives_up_after_the_timeout(
     FakeBatchService(api, polls_until_done=100)
 
     with pytest.raises(TimeoutError, match="batch_0"):
-        classify_batch(
+        batch(
+            client,
             ["a cat"],
-            labels=LABELS,
-            model="gpt-4o-mini",
-            client=client,
             technique="logit_bias",
             poll_interval=30.0,
             timeout=60.0,
-            progress=False,
             retry=policy,
         )
 
@@ -242,13 +181,10 @@ def test_prompt_answers_needing_a_reask_get_it_live(
     FakeBatchService(api, answer=chatty)
     live = api.post("/chat/completions").mock(return_value=ok("bird"))
 
-    results = classify_batch(
+    results = batch(
+        client,
         ["a cat", "something with wings"],
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
         technique="prompt",
-        progress=False,
         retry=RetryPolicy(sleep=lambda _: None),
     )
 
@@ -298,16 +234,38 @@ async def test_async_batch_round_trip(api: respx.Router, async_client: openai.As
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    results = await aclassify_batch(
+    results = await abatch(
+        async_client,
         TEXTS,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=async_client,
         technique="logit_bias",
         poll_interval=2.0,
-        progress=False,
         retry=RetryPolicy(async_sleep=sleep),
     )
 
     assert labels_of(results) == ["cat", "dog", None, "bird"]
     assert waits == [2.0]
+
+
+def test_run_batch_takes_checked_options_and_names_its_caller(
+    api: respx.Router, client: openai.OpenAI, async_client: openai.AsyncOpenAI
+) -> None:
+    # The entry for callers that hold ClassifyOptions already (TunedModel, a task).
+    FakeBatchService(api)
+    options = ClassifyOptions.of(technique="logit_bias")
+    settings = _batch.BatchSettings(poll_interval=1.0, progress=False)
+    retry = RetryPolicy(sleep=lambda _: None)
+
+    results = _batch.run_batch(TEXTS, LABELS, "gpt-4o-mini", client, options, retry, settings)
+
+    assert labels_of(results) == ["cat", "dog", None, "bird"]
+    with pytest.raises(TypeError, match=r"TunedModel.classify_batch\(\) needs an openai.OpenAI"):
+        _batch.run_batch(
+            TEXTS,
+            LABELS,
+            "gpt-4o-mini",
+            cast("openai.OpenAI", async_client),
+            options,
+            retry,
+            settings,
+            where="TunedModel.classify_batch()",
+        )

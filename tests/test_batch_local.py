@@ -74,6 +74,12 @@ def _batch_files(client: openai.OpenAI) -> list[str]:
     return [f.purpose for f in client.files.list().data if f.purpose.startswith("batch")]
 
 
+def _assert_one_batch_and_no_files(client: openai.OpenAI) -> None:
+    """Exactly one batch was created, and its files were deleted once read."""
+    assert len(client.batches.list().data) == 1
+    assert _batch_files(client) == []
+
+
 @pytest.mark.parametrize("kind", ["drop_after", "error_after"])
 def test_lost_replies_make_one_file_and_one_batch(clock: RecordingClock, kind: FaultKind) -> None:
     with LocalServer(clock=clock, faults=_lost_replies(kind), in_process=True) as server:
@@ -103,8 +109,7 @@ async def test_async_lost_replies_make_one_file_and_one_batch(clock: RecordingCl
         client = server.client(max_retries=0)
 
         assert all(isinstance(r, Classification) for r in results)
-        assert len(client.batches.list().data) == 1
-        assert _batch_files(client) == []
+        _assert_one_batch_and_no_files(client)
 
 
 @pytest.mark.parametrize("skew", [-86_400.0, 86_400.0])
@@ -119,8 +124,7 @@ def test_a_service_clock_a_day_off_changes_nothing(skew: float) -> None:
 
         _classify(client, policy)
 
-        assert len(client.batches.list().data) == 1
-        assert _batch_files(client) == []
+        _assert_one_batch_and_no_files(client)
 
 
 def test_files_are_deleted_once_the_results_are_read(
@@ -150,8 +154,7 @@ def test_a_rerun_after_a_crash_reuses_the_batch(
     labels = _classify(client, clock.policy())
 
     assert set(labels) <= set(LABELS)
-    assert len(client.batches.list().data) == 1
-    assert _batch_files(client) == []
+    _assert_one_batch_and_no_files(client)
 
 
 def test_a_rerun_after_a_timeout_picks_the_batch_up(
@@ -163,5 +166,4 @@ def test_a_rerun_after_a_timeout_picks_the_batch_up(
 
     _classify(client, clock.policy())
 
-    assert len(client.batches.list().data) == 1
-    assert _batch_files(client) == []
+    _assert_one_batch_and_no_files(client)

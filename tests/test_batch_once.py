@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from finetune_kit import (
-    Classification,
     ClassificationError,
     RetryPolicy,
     aclassify_batch,
@@ -27,11 +26,14 @@ from finetune_kit.classification._batch_submit import (
 )
 from finetune_kit.classification._classify import forget_capabilities
 
+from .classify_calls import abatch, batch
 from .fake_openai import BatchFault, Crash, FakeBatchService, labels_of, ok
 
 if TYPE_CHECKING:
     import openai
     import respx
+
+    from finetune_kit.classification._classify import ItemResult
 
     from .fake_openai import Sleeps
 
@@ -44,33 +46,15 @@ pytestmark = pytest.mark.usefixtures("fresh_capabilities")
 
 
 def _run(
-    client: openai.OpenAI, policy: RetryPolicy, *, texts: list[str] = TEXTS, **options: object
-) -> list[Classification | ClassificationError]:
-    return classify_batch(
-        texts,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        technique="logit_bias",
-        progress=False,
-        retry=policy,
-        **options,  # type: ignore[arg-type]
-    )
+    client: openai.OpenAI, policy: RetryPolicy, *, texts: list[str] = TEXTS, **options: Any
+) -> list[ItemResult]:
+    return batch(client, texts, retry=policy, **{"technique": "logit_bias", **options})
 
 
 async def _arun(
-    client: openai.AsyncOpenAI, policy: RetryPolicy, **options: object
-) -> list[Classification | ClassificationError]:
-    return await aclassify_batch(
-        TEXTS,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        technique="logit_bias",
-        progress=False,
-        retry=policy,
-        **options,  # type: ignore[arg-type]
-    )
+    client: openai.AsyncOpenAI, policy: RetryPolicy, **options: Any
+) -> list[ItemResult]:
+    return await abatch(client, TEXTS, retry=policy, **{"technique": "logit_bias", **options})
 
 
 # --- exactly once under lost replies ------------------------------------------------------------
@@ -203,58 +187,43 @@ async def test_async_rerun_after_a_crash_reuses_the_batch(
     assert (len(fake.inputs), len(fake.batches)) == (1, 1)
 
 
-def test_the_probe_keeps_the_derived_key_stable_across_processes(
-    api: respx.Router, client: openai.OpenAI, policy: RetryPolicy
-) -> None:
-    live = api.post("/chat/completions").mock(return_value=ok("cat", top=[("cat", -0.1)]))
-    fake = FakeBatchService(api)
-
-    def die(seconds: float) -> None:
-        raise Crash(seconds)
-
-    for retry in (RetryPolicy(sleep=die), policy):
-        forget_capabilities()  # each run a new process: capabilities probed again
-        try:
-            results = classify_batch(
-                TEXTS,
-                labels=LABELS,
-                model="gpt-4o-mini",
-                client=client,
-                progress=False,
-                retry=retry,
-            )
-        except Crash:
-            continue
-
-    assert labels_of(results) == ["cat", "dog", "bird"]
-    assert live.call_count == 2
-    assert (len(fake.inputs), len(fake.batches)) == (1, 1)
-
-
-def test_a_rerun_in_the_same_process_finds_the_batch_the_probing_run_made(
-    api: respx.Router, client: openai.OpenAI, policy: RetryPolicy
+@pytest.mark.parametrize(
+    ("first_run", "new_process", "probes"),
+    [
+        # A crash, then a new process that probes the model again: the probe must not change
+        # what is sent, or the derived key would differ and the batch be paid for twice.
+        pytest.param("crash", True, 2, id="crash-then-new-process-probes-again"),
+        # A timeout, then a re-run in the same process, which knows the model: no probe, and
+        # the batch the probing run made all the same.
+        pytest.param("timeout", False, 1, id="timeout-then-same-process-no-probe"),
+    ],
+)
+def test_a_rerun_finds_the_batch_the_probing_run_made(
+    api: respx.Router,
+    client: openai.OpenAI,
+    policy: RetryPolicy,
+    first_run: str,
+    new_process: bool,
+    probes: int,
 ) -> None:
     live = api.post("/chat/completions").mock(return_value=ok("cat", top=[("cat", -0.1)]))
     fake = FakeBatchService(api, polls_until_done=10)
 
-    def run(timeout: float | None) -> list[Classification | ClassificationError]:
-        return classify_batch(
-            TEXTS,
-            labels=LABELS,
-            model="gpt-4o-mini",
-            client=client,
-            progress=False,
-            retry=policy,
-            timeout=timeout,
-        )
+    def die(seconds: float) -> None:
+        raise Crash(seconds)
 
-    with pytest.raises(TimeoutError):
-        run(1.0)
-    # Capabilities are now known here: no probe this time, the same batch all the same.
-    results = run(None)
+    if first_run == "crash":
+        first: dict[str, Any] = {"retry": RetryPolicy(sleep=die)}
+    else:
+        first = {"retry": policy, "timeout": 1.0}
+    with pytest.raises(Crash if first_run == "crash" else TimeoutError):
+        batch(client, TEXTS, **first)
+    if new_process:
+        forget_capabilities()  # nothing in memory: the model is probed again
+    results = batch(client, TEXTS, retry=policy)
 
     assert labels_of(results) == ["cat", "dog", "bird"]
-    assert live.call_count == 1
+    assert live.call_count == probes
     assert (len(fake.inputs), len(fake.batches)) == (1, 1)
 
 

@@ -472,16 +472,10 @@ def test_loose_match_must_be_unambiguous() -> None:
 
 
 def test_other_bad_requests_are_raised_unchanged(api: respx.Router, client: openai.OpenAI) -> None:
-    too_long = httpx.Response(
-        400,
-        json={
-            "error": {
-                "message": "This model's maximum context length is 128000 tokens.",
-                "type": "invalid_request_error",
-                "param": "messages",
-                "code": "context_length_exceeded",
-            }
-        },
+    too_long = refused(
+        "messages",
+        code="context_length_exceeded",
+        message="This model's maximum context length is 128000 tokens.",
     )
     route = api.post("/chat/completions").mock(return_value=too_long)
 

@@ -23,6 +23,7 @@ import finetune_kit as fk
 from finetune_kit.classification._capabilities import OFF_LABEL_STRIKES
 from finetune_kit.classification._labels import cached_plan, plan_for
 
+from .classify_calls import amany, many
 from .fake_openai import BASE_URL, OPENAI_MAJOR, bodies, completion, ok, refused
 
 if TYPE_CHECKING:
@@ -243,15 +244,7 @@ def test_a_fatal_error_carries_the_finished_results(
     api.post("/chat/completions").mock(side_effect=_then_unauthorised(2))
 
     with pytest.raises(openai.AuthenticationError) as caught:
-        fk.classify_many(
-            ["a", "b", "c", "d"],
-            labels=LABELS,
-            model="gpt-4o-mini",
-            client=client,
-            concurrency=1,
-            progress=False,
-            retry=fk.RetryPolicy.none(),
-        )
+        many(client, ["a", "b", "c", "d"], concurrency=1, retry=fk.RetryPolicy.none())
 
     finished = fk.finished_results(caught.value)
     assert finished is not None
@@ -270,14 +263,8 @@ async def test_a_fatal_error_carries_the_finished_results_async(
     api.post("/chat/completions").mock(side_effect=_then_unauthorised(3))
 
     with pytest.raises(openai.AuthenticationError) as caught:
-        await fk.aclassify_many(
-            ["a", "b", "c", "d", "e"],
-            labels=LABELS,
-            model="gpt-4o-mini",
-            client=async_client,
-            concurrency=1,
-            progress=False,
-            retry=fk.RetryPolicy.none(),
+        await amany(
+            async_client, ["a", "b", "c", "d", "e"], concurrency=1, retry=fk.RetryPolicy.none()
         )
 
     finished = fk.finished_results(caught.value)

@@ -20,6 +20,7 @@ from finetune_kit import (
     classify_many,
 )
 
+from .classify_calls import amany, many
 from .fake_openai import completion, ok, refused
 
 if TYPE_CHECKING:
@@ -53,15 +54,7 @@ def test_results_come_back_in_input_order_with_failures_in_place(
 ) -> None:
     api.post("/chat/completions").mock(side_effect=_answer_by_text)
 
-    results = classify_many(
-        TEXTS,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        concurrency=3,
-        progress=False,
-        retry=RetryPolicy.none(),
-    )
+    results = many(client, TEXTS, concurrency=3, retry=RetryPolicy.none())
 
     labels = [r.label if isinstance(r, Classification) else None for r in results]
     assert labels == ["dog", "cat", "bird", "cat", None, "dog", "cat"]
@@ -77,14 +70,7 @@ def test_a_text_without_a_label_is_collected(api: respx.Router, client: openai.O
         side_effect=lambda request: ok("The") if _text(request) == "?" else _answer_by_text(request)
     )
 
-    results = classify_many(
-        ["a cat", "?", "a bird"],
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        technique="logit_bias",
-        progress=False,
-    )
+    results = many(client, ["a cat", "?", "a bird"], technique="logit_bias")
 
     assert isinstance(results[0], Classification)
     assert isinstance(results[1], ClassificationError)
@@ -113,14 +99,11 @@ def test_requests_run_concurrently_up_to_the_limit(
 
     api.post("/chat/completions").mock(side_effect=answer)
 
-    results = classify_many(
+    results = many(
+        client,
         ["a cat"] * 8,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
         technique="logit_bias",
         concurrency=concurrency,
-        progress=False,
         retry=RetryPolicy.none(),
     )
 
@@ -137,14 +120,7 @@ def test_first_text_probes_the_ladder_alone(api: respx.Router, client: openai.Op
         )
     )
 
-    results = classify_many(
-        ["a", "b", "c", "d", "e"],
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=client,
-        concurrency=4,
-        progress=False,
-    )
+    results = many(client, ["a", "b", "c", "d", "e"], concurrency=4)
 
     assert [r.label for r in results if isinstance(r, Classification)] == ["dog"] * 5
     refusals = [c for c in route.calls if c.response is not None and c.response.status_code == 400]
@@ -186,15 +162,7 @@ async def test_async_results_in_order_with_failures_in_place(
 ) -> None:
     api.post("/chat/completions").mock(side_effect=_answer_by_text)
 
-    results = await aclassify_many(
-        TEXTS,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=async_client,
-        concurrency=3,
-        progress=False,
-        retry=RetryPolicy.none(),
-    )
+    results = await amany(async_client, TEXTS, concurrency=3, retry=RetryPolicy.none())
 
     labels = [r.label if isinstance(r, Classification) else None for r in results]
     assert labels == ["dog", "cat", "bird", "cat", None, "dog", "cat"]
@@ -216,14 +184,7 @@ async def test_async_runs_concurrently_up_to_the_limit(
 
     api.post("/chat/completions").mock(side_effect=answer)
 
-    results = await aclassify_many(
-        ["a bird"] * 9,
-        labels=LABELS,
-        model="gpt-4o-mini",
-        client=async_client,
-        concurrency=concurrency,
-        progress=False,
-    )
+    results = await amany(async_client, ["a bird"] * 9, concurrency=concurrency)
 
     assert [r.label for r in results if isinstance(r, Classification)] == ["bird"] * 9
     assert in_flight[1] == concurrency

@@ -21,6 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import openai
@@ -31,27 +34,26 @@ from .._core.client import Request, Sleep, arun_flow, run_flow
 from .._core.progress import progress_bar
 from .._exceptions import ClassificationError
 from ._batch_submit import ENDPOINT, check_key, delete_files, derive_key, submit
-from ._classify import (
-    ItemResult,
-    Spec,
-    async_client,
-    capability_key,
-    classify_steps,
-    is_settled,
-    item_error,
-    sync_client,
-)
+from ._capabilities import async_client, is_settled, sync_client
+from ._ladder import Spec, classify_steps, prepare_call
+from ._many import item_error
+from ._options import ClassifyOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from openai.types import Batch
+    from typing_extensions import Unpack
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
-    from ._classify import ExamplesInput, LabelsInput, Technique, TechniqueChoice, TextInput
+    from ._labels import LabelSet, LabelsInput
+    from ._ladder import ClientT
+    from ._options import ClassifyKwargs
+    from ._prompts import TextInput
+    from ._results import ItemResult, Technique
 
-__all__ = ["aclassify_batch", "classify_batch"]
+__all__ = ["BatchSettings", "aclassify_batch", "arun_batch", "classify_batch", "run_batch"]
 
 logger = logging.getLogger("finetune_kit")
 
@@ -198,20 +200,28 @@ def _answers(batch: Batch) -> Flow[tuple[dict[str, ChatCompletion | str], str | 
     return answers, lost
 
 
+@dataclass(frozen=True)
+class BatchSettings:
+    """What only the batch path takes (each described at :func:`classify_batch`)."""
+
+    poll_interval: float = 30.0
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    keep_files: bool = False
+    progress: bool = True
+
+
 def batch_flow(
     spec: Spec,
     texts: Sequence[TextInput],
+    settings: BatchSettings,
     *,
-    poll_interval: float,
-    timeout: float | None,
     clock: Callable[[], float],
-    idempotency_key: str | None,
-    keep_files: bool,
     bar: Any,
 ) -> Flow[list[ItemResult]]:
     """The whole batch path as a flow: probe, submit, poll, download, read, clean up."""
     results: list[ItemResult | None] = [None] * len(texts)
-    if texts and spec.choice == "auto" and not is_settled(spec.key):
+    if texts and spec.options.technique == "auto" and not is_settled(spec.key):
         try:
             results[0] = yield from classify_steps(spec, texts[0])
         except Exception as exc:
@@ -222,14 +232,14 @@ def batch_flow(
     # depend on what this process happens to remember, or a re-run would not find the batch.
     files = list(input_files(spec, texts, range(len(texts)), technique, refused))
     contents = [content for _, content in files]
-    key = idempotency_key or derive_key(spec.model, contents)
+    key = settings.idempotency_key or derive_key(spec.model, contents)
     batches = yield from submit(contents, key=key, model=spec.model, creator=_CREATOR)
     for batch, (indices, _) in zip(batches, files, strict=True):
         logger.info("batch %s: %d texts for %s (key %s)", batch.id, len(indices), spec.model, key)
     batches = yield from _poll(
         batches,
-        poll_interval=poll_interval,
-        timeout=timeout,
+        poll_interval=settings.poll_interval,
+        timeout=settings.timeout,
         clock=clock,
         bar=bar,
     )
@@ -255,7 +265,7 @@ def batch_flow(
                 )
             except Exception as exc:
                 results[i] = item_error(exc, spec, i)
-        if not keep_files:
+        if not settings.keep_files:
             yield from delete_files(batch)
     bar.update(len(texts) - bar.n)
     return [r for r in results if r is not None]
@@ -266,20 +276,33 @@ def _clock(retry: RetryPolicy | None) -> Callable[[], float]:
     return (retry.clock if retry is not None else None) or time.monotonic
 
 
-def _checked(
-    texts: Sequence[TextInput], idempotency_key: str | None, poll_interval: float
-) -> list[TextInput]:
-    """The texts as a list, after refusing what cannot be right before anything is sent."""
+@contextmanager
+def _prepared(
+    texts: Sequence[TextInput],
+    labels: LabelsInput | LabelSet,
+    model: str,
+    options: ClassifyOptions,
+    retry: RetryPolicy | None,
+    settings: BatchSettings,
+    resolve: Callable[[], ClientT],
+) -> Iterator[tuple[ClientT, Flow[list[ItemResult]]]]:
+    """The checks and the flow :func:`run_batch` and :func:`arun_batch` share, with the
+    client to run it on, inside the progress bar."""
     if isinstance(texts, (str, bytes)):
         raise TypeError(
             "texts must be a sequence of texts, not a single string: pass [text] "
             "(or use classify() for one text)"
         )
-    if idempotency_key is not None:
-        check_key(idempotency_key)
-    if poll_interval <= 0:
+    if settings.idempotency_key is not None:
+        check_key(settings.idempotency_key)
+    if settings.poll_interval <= 0:
         raise ValueError("poll_interval must be positive")
-    return list(texts)
+    items = list(texts)
+    resolved, spec = prepare_call(labels, model, options, retry, resolve)
+    with progress_bar(
+        total=len(items), enabled=settings.progress, description=f"batch {model}", unit="text"
+    ) as bar:
+        yield resolved, batch_flow(spec, items, settings, clock=_clock(retry), bar=bar)
 
 
 def classify_batch(
@@ -288,18 +311,13 @@ def classify_batch(
     labels: LabelsInput,
     model: str,
     client: openai.OpenAI | None = None,
-    instructions: str | None = None,
-    examples: ExamplesInput | None = None,
-    technique: TechniqueChoice = "auto",
-    abstain_below: float | None = None,
     retry: RetryPolicy | None = None,
-    reasks: int = 2,
-    base_model: str | None = None,
     poll_interval: float = 30.0,
     timeout: float | None = None,
     idempotency_key: str | None = None,
     keep_files: bool = False,
     progress: bool = True,
+    **options: Unpack[ClassifyKwargs],
 ) -> list[ItemResult]:
     """Classify many texts through the Batch API; results in input order.
 
@@ -307,10 +325,8 @@ def classify_batch(
     batch is created exactly once, even when a reply is lost; calling again with the same
     texts and options (after a crash, a timeout, in a new process) picks up the batches
     already created instead of paying again. Polling waits use the retry policy's ``sleep``
-    and its ``clock`` measures ``timeout`` (so tests inject both). The other arguments
-    (``labels``, ``model``, ``client``, ``instructions``, ``examples``, ``technique``,
-    ``abstain_below``, ``retry``, ``reasks``, ``base_model``) are those of
-    :func:`~finetune_kit.classify`.
+    and its ``clock`` measures ``timeout`` (so tests inject both). ``labels``, ``model``,
+    ``client``, ``retry`` and ``**options`` are those of :func:`~finetune_kit.classify`.
 
     Args:
         texts: the texts (strings or message lists); a single string is refused.
@@ -334,32 +350,25 @@ def classify_batch(
         TypeError: ``texts`` is a single string.
         TimeoutError: ``timeout`` passed with batches still running.
     """
-    items = _checked(texts, idempotency_key, poll_interval)
-    resolved = sync_client(client)
-    spec = Spec.build(
-        labels=labels,
-        model=model,
-        key=capability_key(resolved, model),
-        instructions=instructions,
-        examples=examples,
-        technique=technique,
-        abstain_below=abstain_below,
-        reasks=reasks,
-        base_model=base_model,
-    )
-    with progress_bar(
-        total=len(items), enabled=progress, description=f"batch {model}", unit="text"
-    ) as bar:
-        flow = batch_flow(
-            spec,
-            items,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            clock=_clock(retry),
-            idempotency_key=idempotency_key,
-            keep_files=keep_files,
-            bar=bar,
-        )
+    checked = ClassifyOptions.from_kwargs("classify_batch()", options)
+    settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
+    return run_batch(texts, labels, model, client, checked, retry, settings)
+
+
+def run_batch(
+    texts: Sequence[TextInput],
+    labels: LabelsInput | LabelSet,
+    model: str,
+    client: openai.OpenAI | None,
+    options: ClassifyOptions,
+    retry: RetryPolicy | None,
+    settings: BatchSettings,
+    *,
+    where: str = "classify_batch()",
+) -> list[ItemResult]:
+    """:func:`classify_batch` with checked options (every sync batch entry point)."""
+    resolve = partial(sync_client, client, where)
+    with _prepared(texts, labels, model, options, retry, settings, resolve) as (resolved, flow):
         return run_flow(flow, resolved, retry)
 
 
@@ -369,44 +378,32 @@ async def aclassify_batch(
     labels: LabelsInput,
     model: str,
     client: openai.AsyncOpenAI | None = None,
-    instructions: str | None = None,
-    examples: ExamplesInput | None = None,
-    technique: TechniqueChoice = "auto",
-    abstain_below: float | None = None,
     retry: RetryPolicy | None = None,
-    reasks: int = 2,
-    base_model: str | None = None,
     poll_interval: float = 30.0,
     timeout: float | None = None,
     idempotency_key: str | None = None,
     keep_files: bool = False,
     progress: bool = True,
+    **options: Unpack[ClassifyKwargs],
 ) -> list[ItemResult]:
     """The async sibling of :func:`classify_batch` (waits with the policy's ``async_sleep``)."""
-    items = _checked(texts, idempotency_key, poll_interval)
-    resolved = async_client(client)
-    spec = Spec.build(
-        labels=labels,
-        model=model,
-        key=capability_key(resolved, model),
-        instructions=instructions,
-        examples=examples,
-        technique=technique,
-        abstain_below=abstain_below,
-        reasks=reasks,
-        base_model=base_model,
-    )
-    with progress_bar(
-        total=len(items), enabled=progress, description=f"batch {model}", unit="text"
-    ) as bar:
-        flow = batch_flow(
-            spec,
-            items,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            clock=_clock(retry),
-            idempotency_key=idempotency_key,
-            keep_files=keep_files,
-            bar=bar,
-        )
+    checked = ClassifyOptions.from_kwargs("aclassify_batch()", options)
+    settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
+    return await arun_batch(texts, labels, model, client, checked, retry, settings)
+
+
+async def arun_batch(
+    texts: Sequence[TextInput],
+    labels: LabelsInput | LabelSet,
+    model: str,
+    client: openai.AsyncOpenAI | None,
+    options: ClassifyOptions,
+    retry: RetryPolicy | None,
+    settings: BatchSettings,
+    *,
+    where: str = "aclassify_batch()",
+) -> list[ItemResult]:
+    """The async sibling of :func:`run_batch`."""
+    resolve = partial(async_client, client, where)
+    with _prepared(texts, labels, model, options, retry, settings, resolve) as (resolved, flow):
         return await arun_flow(flow, resolved, retry)

@@ -38,7 +38,7 @@ from ._capabilities import (
     sync_client,
 )
 from ._labels import LabelSet, LabelsInput, match_label, plan_keys
-from ._ladder import Spec, chat_request, classify_steps, plan_off_loop
+from ._ladder import Spec, chat_request, classify_steps, plan_off_loop, prepare_call
 from ._many import (
     aclassify_many,
     arun_many,
@@ -47,7 +47,7 @@ from ._many import (
     item_error,
     run_many,
 )
-from ._options import ClassifyKwargs, ClassifyOptions, check_model, check_retry, check_text
+from ._options import ClassifyKwargs, ClassifyOptions, check_model, check_text
 from ._prompts import ExamplesInput, Message, TextInput, user_turns
 from ._results import Classification, ItemResult, Technique, TechniqueChoice, TokenUsage
 
@@ -163,11 +163,10 @@ def classify_with(
     where: str = "classify()",
 ) -> Classification:
     """:func:`classify` with checked options (every sync single-text entry point)."""
-    check_model(model)
     check_text(text)
-    check_retry(retry)
-    resolved = sync_client(client, where)
-    spec = Spec.of(labels, model, capability_key(resolved, model), options, as_trained=as_trained)
+    resolved, spec = prepare_call(
+        labels, model, options, retry, lambda: sync_client(client, where), as_trained=as_trained
+    )
     return run_flow(classify_steps(spec, text), resolved, retry)
 
 
@@ -197,10 +196,9 @@ async def aclassify_with(
     where: str = "aclassify()",
 ) -> Classification:
     """The async sibling of :func:`classify_with`."""
-    check_model(model)
     check_text(text)
-    check_retry(retry)
-    resolved = async_client(client, where)
-    spec = Spec.of(labels, model, capability_key(resolved, model), options, as_trained=as_trained)
+    resolved, spec = prepare_call(
+        labels, model, options, retry, lambda: async_client(client, where), as_trained=as_trained
+    )
     await plan_off_loop(spec)
     return await arun_flow(classify_steps(spec, text), resolved, retry)

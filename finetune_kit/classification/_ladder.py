@@ -19,7 +19,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import openai
 
@@ -28,6 +28,7 @@ from .._exceptions import ClassificationError
 from ._capabilities import (
     Capabilities,
     CapabilityKey,
+    capability_key,
     known_refusals,
     mark_settled,
     note_followed_bias,
@@ -36,19 +37,24 @@ from ._capabilities import (
     remember_refusal,
 )
 from ._labels import KeyPlan, LabelSet, cached_plan, match_label, plan_for
-from ._options import ClassifyOptions
+from ._options import ClassifyOptions, check_model, check_retry
 from ._prompts import answer_rule, structured_format, system_prompt, user_turns, with_label_rule
-from ._results import Classification, Technique, TechniqueChoice, TokenUsage
+from ._results import Classification, Technique, TokenUsage
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from openai.types.chat import ChatCompletion
+    from typing_extensions import Unpack
 
+    from .._core.retry import RetryPolicy
     from ._labels import LabelsInput
-    from ._prompts import ExamplesInput, TextInput
+    from ._options import ClassifyKwargs
+    from ._prompts import TextInput
 
-__all__ = ["Spec", "chat_request", "classify_steps", "plan_off_loop"]
+__all__ = ["Spec", "chat_request", "classify_steps", "plan_off_loop", "prepare_call"]
+
+ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
 
 logger = logging.getLogger("finetune_kit")
 
@@ -115,12 +121,9 @@ class Spec:
     labels: LabelSet
     model: str
     key: CapabilityKey
-    instructions: str | None = None
-    examples: tuple[tuple[str, int], ...] = ()
-    choice: TechniqueChoice = "auto"
-    abstain_below: float | None = None
-    reasks: int = 2
-    encoding_model: str | None = None
+    options: ClassifyOptions = field(default_factory=ClassifyOptions)
+    # options.examples with each label as its index in ``labels``.
+    shots: tuple[tuple[str, int], ...] = ()
     as_trained: bool = False
     _plan: KeyPlan | None = field(default=None, repr=False)
 
@@ -146,54 +149,35 @@ class Spec:
             if label not in index:
                 raise ValueError(f"example label {label!r} is not one of {label_set.names!r}")
             shots.append((text, index[label]))
-        return cls(
-            labels=label_set,
-            model=model,
-            key=key,
-            instructions=options.instructions,
-            examples=tuple(shots),
-            choice=options.technique,
-            abstain_below=options.abstain_below,
-            reasks=options.reasks,
-            encoding_model=options.base_model,
-            as_trained=as_trained,
-        )
+        return cls(label_set, model, key, options, tuple(shots), as_trained)
 
     @classmethod
     def build(
         cls,
-        *,
         labels: LabelsInput | LabelSet,
         model: str,
         key: CapabilityKey | tuple[str, str],
-        instructions: str | None,
-        examples: ExamplesInput | None,
-        technique: TechniqueChoice,
-        abstain_below: float | None,
-        reasks: int,
-        base_model: str | None,
+        **options: Unpack[ClassifyKwargs],
     ) -> Spec:
-        """:meth:`of` from keywords (checked by :meth:`ClassifyOptions.of`).
+        """:meth:`of` from the keywords of :class:`ClassifyKwargs` (checked as the entry points
+        check them).
 
         ``key`` may be a bare (endpoint, model) pair: the spec then remembers nothing beyond
         itself (pure request building, as in tests of the batch input files).
         """
         if isinstance(key, tuple):
             key = CapabilityKey(Capabilities(), *key)
-        options = ClassifyOptions.of(
-            instructions=instructions,
-            examples=examples,
-            technique=technique,
-            abstain_below=abstain_below,
-            reasks=reasks,
-            base_model=base_model,
-        )
-        return cls.of(labels, model, key, options)
+        return cls.of(labels, model, key, ClassifyOptions.from_kwargs("Spec.build()", options))
+
+    @property
+    def encoding_model(self) -> str:
+        """The model whose token encoding to use: ``base_model`` when given, else ``model``."""
+        return self.options.base_model or self.model
 
     def plan(self) -> KeyPlan:
         """The tokens to bias, computed on first need (it loads the model's encoding)."""
         if self._plan is None:
-            self._plan = plan_for(self.labels.names, self.encoding_model or self.model)
+            self._plan = plan_for(self.labels.names, self.encoding_model)
         return self._plan
 
     def usable(self, technique: Technique, refused: frozenset[str] | set[str]) -> bool:
@@ -211,8 +195,8 @@ class Spec:
         self, refused: frozenset[str] | set[str], after: Technique | None = None
     ) -> Technique | None:
         """The technique to try: the forced one while usable, else the first usable rung."""
-        if self.choice != "auto":
-            return self.choice if self.usable(self.choice, refused) else None
+        if self.options.technique != "auto":
+            return self.options.technique if self.usable(self.options.technique, refused) else None
         start = 0 if after is None else LADDER.index(after) + 1
         return next((t for t in LADDER[start:] if self.usable(t, refused)), None)
 
@@ -224,16 +208,17 @@ class Spec:
         still without the other parameters the endpoint refused.
         """
         refused = set(known_refusals(self.key))
-        if self.choice != "auto":
-            refused -= _TECHNIQUE_PARAMS[self.choice]
-            return self.choice, refused
+        if self.options.technique != "auto":
+            refused -= _TECHNIQUE_PARAMS[self.options.technique]
+            return self.options.technique, refused
         return self.next_technique(refused) or "prompt", refused
 
     def may_need_plan(self) -> bool:
         """True when the call may bias tokens (and so load the model's encoding)."""
-        return self.choice in ("auto", "logit_bias") and "logit_bias" not in known_refusals(
-            self.key
-        )
+        return self.options.technique in (
+            "auto",
+            "logit_bias",
+        ) and "logit_bias" not in known_refusals(self.key)
 
     def messages(self, technique: Technique, text: TextInput) -> list[dict[str, Any]]:
         """System prompt, few-shot turns, then the text (as trained: the text alone)."""
@@ -242,9 +227,9 @@ class Spec:
             return with_label_rule(turns, self.labels) if technique == "prompt" else turns
         plan = self.plan() if technique == "logit_bias" else None
         aliases = plan.keys if plan is not None and plan.aliased else None
-        system = system_prompt(technique, self.labels, aliases, self.instructions)
+        system = system_prompt(technique, self.labels, aliases, self.options.instructions)
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
-        for shot_text, index in self.examples:
+        for shot_text, index in self.shots:
             messages.append({"role": "user", "content": shot_text})
             messages.append({"role": "assistant", "content": self._say(technique, index)})
         messages.extend(user_turns(text))
@@ -349,11 +334,8 @@ class Spec:
             if answer.probabilities is not None and label is not None
             else None
         )
-        if (
-            self.abstain_below is not None
-            and confidence is not None
-            and confidence < self.abstain_below
-        ):
+        threshold = self.options.abstain_below
+        if threshold is not None and confidence is not None and confidence < threshold:
             label = None
         return Classification(
             label=label,
@@ -370,7 +352,7 @@ class Spec:
         self, technique: Technique, answer: _Answer, usage: TokenUsage
     ) -> Classification:
         """No label in the answer: abstain if the caller allows it, else ClassificationError."""
-        if self.abstain_below is not None:
+        if self.options.abstain_below is not None:
             return self.result(technique, answer, usage)
         raise ClassificationError(
             f"{self.model} answered {answer.raw!r} ({technique}), which is none of the labels "
@@ -383,6 +365,32 @@ class Spec:
 def _token_bytes(entry: Any) -> bytes:
     raw = entry.bytes
     return bytes(raw) if raw is not None else str(entry.token).encode("utf-8")
+
+
+def prepare_call(
+    labels: LabelsInput | LabelSet,
+    model: str,
+    options: ClassifyOptions,
+    retry: RetryPolicy | None,
+    resolve: Callable[[], ClientT],
+    *,
+    as_trained: bool = False,
+) -> tuple[ClientT, Spec]:
+    """The client and the spec of one call, after the checks every entry point shares.
+
+    ``resolve`` returns the client to send with (``sync_client``/``async_client`` with the
+    entry point's name): it runs after ``model`` and ``retry`` are checked, so an argument
+    error names the argument before a client is built from the environment.
+
+    Raises:
+        TypeError: ``model``, ``retry`` or the client (from ``resolve``) has the wrong type.
+        ValueError: a blank ``model``; an example whose label is not one of ``labels``.
+    """
+    check_model(model)
+    check_retry(retry)
+    resolved = resolve()
+    spec = Spec.of(labels, model, capability_key(resolved, model), options, as_trained=as_trained)
+    return resolved, spec
 
 
 def classify_steps(
@@ -405,7 +413,7 @@ def classify_steps(
         technique, answered = prefetched
     tally = _Tally()
     messages = spec.messages(technique, text)
-    reasks = spec.reasks
+    reasks = spec.options.reasks
     while True:
         body = spec.body(technique, messages, refused)
         if answered is not None:
@@ -441,7 +449,7 @@ def classify_steps(
                 note_followed_bias(spec.key)
             mark_settled(spec.key)
             return spec.result(technique, answer, tally.usage())
-        if technique == "logit_bias" and spec.choice == "auto":
+        if technique == "logit_bias" and spec.options.technique == "auto":
             # With +100 on every label token, a reply starting no label means the endpoint
             # ignores logit_bias (or spends the one token on reasoning). This call moves down
             # a rung; the client remembers it only after repeated evidence.
@@ -473,7 +481,5 @@ async def plan_off_loop(spec: Spec) -> None:
     """Compute ``spec``'s token plan on a worker thread when it is not cached yet."""
     # Loading an encoding takes 0.5-0.9 s of CPU: on the loop's thread it would stall every
     # other task. Only the first call per labels and model pays the thread hop.
-    if spec.may_need_plan() and (
-        cached_plan(spec.labels.names, spec.encoding_model or spec.model) is None
-    ):
+    if spec.may_need_plan() and (cached_plan(spec.labels.names, spec.encoding_model) is None):
         await asyncio.to_thread(spec.plan)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, overload
 
 import openai
 
@@ -20,49 +20,33 @@ from .._core.client import arun_flow, run_flow
 from .._core.progress import progress_bar
 from .._core.retry import FAIL_FAST_CODES
 from .._exceptions import ClassificationError
-from ._capabilities import async_client, capability_key, is_settled, sync_client
-from ._ladder import Spec, classify_steps, plan_off_loop
-from ._options import ClassifyOptions, check_concurrency, check_model, check_retry, check_texts
+from ._capabilities import async_client, is_settled, sync_client
+from ._ladder import Spec, classify_steps, plan_off_loop, prepare_call
+from ._options import ClassifyOptions, check_concurrency, check_texts
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterator, Sequence
+    from collections.abc import Callable, Hashable, Iterator, Sequence
 
     from typing_extensions import Required, Unpack
 
     from .._core.retry import RetryPolicy
     from ._labels import LabelSet, LabelsInput
-    from ._prompts import ExamplesInput, TextInput
-    from ._results import ItemResult, TechniqueChoice
+    from ._options import ClassifyKwargs
+    from ._prompts import TextInput
+    from ._results import ItemResult
 
-    class ManyKeywords(TypedDict, total=False):
-        """The keywords of :func:`classify_many` besides ``texts`` (for its typed overloads)."""
+    ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
 
-        labels: Required[LabelsInput]
-        model: Required[str]
-        client: openai.OpenAI | None
-        instructions: str | None
-        examples: ExamplesInput | None
-        technique: TechniqueChoice
-        abstain_below: float | None
-        retry: RetryPolicy | None
-        reasks: int
-        base_model: str | None
-        concurrency: int
-        progress: bool
-
-    class AsyncManyKeywords(TypedDict, total=False):
-        """The keywords of :func:`aclassify_many` besides ``texts``."""
+    class ManyKwargs(ClassifyKwargs, Generic[ClientT], total=False):
+        """The keywords of :func:`classify_many` (``ClientT`` = ``openai.OpenAI``) and
+        :func:`aclassify_many` (``openai.AsyncOpenAI``) besides ``texts``, for their typed
+        overloads (a generic TypedDict: type checkers only).
+        """
 
         labels: Required[LabelsInput]
         model: Required[str]
-        client: openai.AsyncOpenAI | None
-        instructions: str | None
-        examples: ExamplesInput | None
-        technique: TechniqueChoice
-        abstain_below: float | None
+        client: ClientT | None
         retry: RetryPolicy | None
-        reasks: int
-        base_model: str | None
         concurrency: int
         progress: bool
 
@@ -123,7 +107,7 @@ def _keep_finished(error: BaseException, results: list[ItemResult | None]) -> No
 def _needs_probe(spec: Spec, n: int) -> bool:
     # Until one call has settled what the endpoint accepts, send one text alone: otherwise
     # every concurrent first request would hit the same refusal.
-    return n > 1 and spec.choice == "auto" and not is_settled(spec.key)
+    return n > 1 and spec.options.technique == "auto" and not is_settled(spec.key)
 
 
 class SeriesLike(Protocol):
@@ -155,25 +139,20 @@ def _shaped(texts: object, results: list[ItemResult]) -> Any:
 
 @overload
 def classify_many(
-    texts: Sequence[TextInput], **keywords: Unpack[ManyKeywords]
+    texts: Sequence[TextInput], **keywords: Unpack[ManyKwargs[openai.OpenAI]]
 ) -> list[ItemResult]: ...
 @overload
-def classify_many(texts: SeriesLike, **keywords: Unpack[ManyKeywords]) -> Any: ...
+def classify_many(texts: SeriesLike, **keywords: Unpack[ManyKwargs[openai.OpenAI]]) -> Any: ...
 def classify_many(
     texts: Sequence[TextInput] | SeriesLike,
     *,
     labels: LabelsInput,
     model: str,
     client: openai.OpenAI | None = None,
-    instructions: str | None = None,
-    examples: ExamplesInput | None = None,
-    technique: TechniqueChoice = "auto",
-    abstain_below: float | None = None,
     retry: RetryPolicy | None = None,
-    reasks: int = 2,
-    base_model: str | None = None,
     concurrency: int = 8,
     progress: bool = True,
+    **options: Unpack[ClassifyKwargs],
 ) -> Any:
     """Classify many texts, ``concurrency`` at a time, results in input order.
 
@@ -183,7 +162,8 @@ def classify_many(
     wrapped, the original as ``__cause__``). Errors that would fail every text
     (authentication, permission, unknown model, exhausted quota) stop the call and are raised
     unchanged, carrying the results finished so far: :func:`finished_results` returns them in
-    input order. The other arguments are those of :func:`classify`.
+    input order. ``labels``, ``model``, ``client``, ``retry`` and ``**options`` are those of
+    :func:`classify`.
 
     Args:
         texts: the texts (strings or message lists); a list, tuple or pandas Series, not
@@ -195,16 +175,27 @@ def classify_many(
         A list of :class:`Classification` or :class:`ClassificationError`; for a pandas
         Series, a Series of them with the same index.
     """
-    options = ClassifyOptions.of(
-        instructions=instructions,
-        examples=examples,
-        technique=technique,
-        abstain_below=abstain_below,
-        reasks=reasks,
-        base_model=base_model,
-    )
-    found = run_many(texts, labels, model, client, options, retry, concurrency, progress)
+    checked = ClassifyOptions.from_kwargs("classify_many()", options)
+    found = run_many(texts, labels, model, client, checked, retry, concurrency, progress)
     return _shaped(texts, found)
+
+
+def _prepare_many(
+    texts: object,
+    labels: LabelsInput | LabelSet,
+    model: str,
+    options: ClassifyOptions,
+    retry: RetryPolicy | None,
+    concurrency: int,
+    resolve: Callable[[], ClientT],
+    as_trained: bool,
+) -> tuple[list[TextInput], int, ClientT, Spec]:
+    """The checks and set-up :func:`run_many` and :func:`arun_many` share: the texts as a
+    list, the number of workers, the client and the spec."""
+    items = check_texts(texts)
+    workers = check_concurrency(concurrency, len(items))
+    resolved, spec = prepare_call(labels, model, options, retry, resolve, as_trained=as_trained)
+    return items, workers, resolved, spec
 
 
 def run_many(
@@ -221,12 +212,16 @@ def run_many(
     where: str = "classify_many()",
 ) -> list[ItemResult]:
     """:func:`classify_many` with checked options, always a list (every sync entry point)."""
-    check_model(model)
-    items = check_texts(texts)
-    workers = check_concurrency(concurrency, len(items))
-    check_retry(retry)
-    resolved = sync_client(client, where)
-    spec = Spec.of(labels, model, capability_key(resolved, model), options, as_trained=as_trained)
+    items, workers, resolved, spec = _prepare_many(
+        texts,
+        labels,
+        model,
+        options,
+        retry,
+        concurrency,
+        lambda: sync_client(client, where),
+        as_trained,
+    )
     results: list[ItemResult | None] = [None] * len(items)
 
     def run(i: int) -> None:
@@ -236,9 +231,7 @@ def run_many(
             results[i] = item_error(exc, spec, i)
 
     try:
-        with progress_bar(
-            total=len(items), enabled=progress, description=f"classify {model}", unit="text"
-        ) as bar:
+        with _bar(model, len(items), progress) as bar:
             start = 0
             if _needs_probe(spec, len(items)):
                 run(0)
@@ -252,6 +245,10 @@ def run_many(
         _keep_finished(exc, results)
         raise
     return cast("list[ItemResult]", results)
+
+
+def _bar(model: str, total: int, enabled: bool) -> Any:
+    return progress_bar(total=total, enabled=enabled, description=f"classify {model}", unit="text")
 
 
 def _drain(pool: ThreadPoolExecutor, run: Any, indices: range, workers: int, step: Any) -> None:
@@ -277,36 +274,26 @@ def _drain(pool: ThreadPoolExecutor, run: Any, indices: range, workers: int, ste
 
 @overload
 async def aclassify_many(
-    texts: Sequence[TextInput], **keywords: Unpack[AsyncManyKeywords]
+    texts: Sequence[TextInput], **keywords: Unpack[ManyKwargs[openai.AsyncOpenAI]]
 ) -> list[ItemResult]: ...
 @overload
-async def aclassify_many(texts: SeriesLike, **keywords: Unpack[AsyncManyKeywords]) -> Any: ...
+async def aclassify_many(
+    texts: SeriesLike, **keywords: Unpack[ManyKwargs[openai.AsyncOpenAI]]
+) -> Any: ...
 async def aclassify_many(
     texts: Sequence[TextInput] | SeriesLike,
     *,
     labels: LabelsInput,
     model: str,
     client: openai.AsyncOpenAI | None = None,
-    instructions: str | None = None,
-    examples: ExamplesInput | None = None,
-    technique: TechniqueChoice = "auto",
-    abstain_below: float | None = None,
     retry: RetryPolicy | None = None,
-    reasks: int = 2,
-    base_model: str | None = None,
     concurrency: int = 8,
     progress: bool = True,
+    **options: Unpack[ClassifyKwargs],
 ) -> Any:
     """The async sibling of :func:`classify_many`: worker tasks on one loop."""
-    options = ClassifyOptions.of(
-        instructions=instructions,
-        examples=examples,
-        technique=technique,
-        abstain_below=abstain_below,
-        reasks=reasks,
-        base_model=base_model,
-    )
-    found = await arun_many(texts, labels, model, client, options, retry, concurrency, progress)
+    checked = ClassifyOptions.from_kwargs("aclassify_many()", options)
+    found = await arun_many(texts, labels, model, client, checked, retry, concurrency, progress)
     return _shaped(texts, found)
 
 
@@ -324,18 +311,20 @@ async def arun_many(
     where: str = "aclassify_many()",
 ) -> list[ItemResult]:
     """The async sibling of :func:`run_many`."""
-    check_model(model)
-    items = check_texts(texts)
-    workers = check_concurrency(concurrency, len(items))
-    check_retry(retry)
-    resolved = async_client(client, where)
-    spec = Spec.of(labels, model, capability_key(resolved, model), options, as_trained=as_trained)
+    items, workers, resolved, spec = _prepare_many(
+        texts,
+        labels,
+        model,
+        options,
+        retry,
+        concurrency,
+        lambda: async_client(client, where),
+        as_trained,
+    )
     await plan_off_loop(spec)
     results: list[ItemResult | None] = [None] * len(items)
     try:
-        with progress_bar(
-            total=len(items), enabled=progress, description=f"classify {model}", unit="text"
-        ) as bar:
+        with _bar(model, len(items), progress) as bar:
 
             async def run(i: int) -> None:
                 try:
