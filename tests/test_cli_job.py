@@ -11,7 +11,7 @@ import pytest
 
 from finetune_kit import Dataset
 from finetune_kit._core import client as client_module
-from finetune_kit.cli._main import main
+from finetune_kit.cli._main import build_parser, main
 
 from .fake_openai import BASE_URL, FakeFiles, FakeJobs, Fault, error_response, event_json, job_json
 
@@ -326,3 +326,19 @@ def test_train_rejects_an_unknown_tier(capsys: pytest.CaptureFixture[str]) -> No
         main(["train", "x.jsonl", "-m", "gpt-4o-mini", "--tier", "GlobalStandard"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "t.jsonl", "--model", "m"],
+        ["deploy", "m", "--subscription", "s", "--resource-group", "g", "--account", "a"],
+        ["demo"],
+    ],
+    ids=["train", "deploy", "demo"],
+)
+def test_every_command_that_spends_money_takes_yes_and_y(argv: list[str]) -> None:
+    parser = build_parser()
+    assert not parser.parse_args(argv).yes
+    assert parser.parse_args([*argv, "--yes"]).yes
+    assert parser.parse_args([*argv, "-y"]).yes
