@@ -27,7 +27,7 @@ __all__ = ["ask", "build_parser", "main"]
 Handler = Callable[[argparse.Namespace], int]
 
 
-def positive_int(text: str) -> int:
+def _positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     value = int(text)
     if value < 1:
@@ -221,7 +221,7 @@ def _job_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     train.add_argument("--model", "-m", required=True, help="the model to fine-tune")
     train.add_argument("--validation", metavar="FILE", help="a JSONL validation file")
     train.add_argument("--suffix", help="added to the fine-tuned model's name")
-    train.add_argument("--epochs", type=positive_int, metavar="N", help="training epochs")
+    train.add_argument("--epochs", type=_positive_int, metavar="N", help="training epochs")
     train.add_argument(
         "--method", choices=["supervised", "dpo"], default="supervised", help="training method"
     )
@@ -376,7 +376,7 @@ def _azure_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="Standard",
         help="deployment type: Standard, GlobalStandard, DeveloperTier (no hourly charge)",
     )
-    deploy.add_argument("--capacity", type=positive_int, default=1, help="SKU capacity")
+    deploy.add_argument("--capacity", type=_positive_int, default=1, help="SKU capacity")
     _flag(deploy, "--no-wait", help="do not wait for provisioning")
     _no_progress(deploy)
     _yes(deploy, "deploy without asking")
