@@ -288,7 +288,7 @@ class Bound(Generic[C]):
     endpoint: EndpointKind
 
 
-AsyncBound: TypeAlias = "Bound[openai.AsyncOpenAI]"
+AsyncBound: TypeAlias = Bound[openai.AsyncOpenAI]
 """What an async call uses (see :class:`Bound`)."""
 
 
