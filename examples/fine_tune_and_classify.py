@@ -9,17 +9,10 @@ same code against a real endpoint.
 
 from __future__ import annotations
 
+from reviews import LABELS, TEXTS  # the toy data, next to this file
+
 from finetune_kit import ClassificationTask, Job, compare
 from finetune_kit.local import LocalServer
-
-PRODUCTS = ["phone", "laptop", "kettle", "headphones", "charger", "camera"]
-PHRASES = {
-    "negative": ["broke after a week", "stopped working", "is terrible", "was a waste of money"],
-    "neutral": ["arrived on Tuesday", "is as described", "is average", "came in a box"],
-    "positive": ["works great", "is excellent", "is worth every penny", "made me happy"],
-}
-TEXTS = [f"The {p} {phrase}" for label in PHRASES for p in PRODUCTS for phrase in PHRASES[label]]
-LABELS = [label for label in PHRASES for _ in PRODUCTS for _ in PHRASES[label]]
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -9,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from finetune_kit import Dataset
+from finetune_kit import Dataset, default_session, set_default_session
 from finetune_kit._core import client as client_module
-from finetune_kit.cli._main import main
+from finetune_kit.cli._main import build_parser, main
 
 from .fake_openai import BASE_URL, FakeFiles, FakeJobs, Fault, error_response, event_json, job_json
 
@@ -272,23 +273,25 @@ def test_wait_refuses_a_poll_interval_that_is_not_positive(
     assert not api.calls
 
 
-def test_train_sends_the_tier_on_azure(
-    fake: FakeJobs,
-    files: FakeFiles,
-    train_file: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    from finetune_kit import default_session, set_default_session
-
-    # The mocked endpoint counts as Azure OpenAI (as *.openai.azure.com would).
-    previous = set_default_session(default_session().with_options(endpoint="azure"))
+@contextlib.contextmanager
+def _endpoint(kind: EndpointKind) -> Iterator[None]:
+    """The default session says the endpoint is of this kind, for the duration."""
+    previous = set_default_session(default_session().with_options(endpoint=kind))
     try:
-        args = ["train", str(train_file), "-m", "gpt-4o-mini-2024-07-18", "--tier", "global"]
-        assert main([*args, "--yes"]) == 0
+        yield
     finally:
         set_default_session(previous)
+
+
+@pytest.mark.usefixtures("files")
+def test_train_sends_the_tier_on_azure(
+    fake: FakeJobs, train_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The mocked endpoint counts as Azure OpenAI (as *.openai.azure.com would).
+    with _endpoint("azure"):
+        args = ["train", str(train_file), "-m", "gpt-4o-mini-2024-07-18", "--tier", "global"]
+        assert main([*args, "--yes"]) == 0
     assert fake.created[0]["trainingType"] == "GlobalStandard"
-    del files
     assert "started ftjob-" in capsys.readouterr().out
 
 
@@ -308,13 +311,8 @@ def test_train_refuses_a_tier_before_asking_or_sending(
     tier: str,
     message: str,
 ) -> None:
-    from finetune_kit import default_session, set_default_session
-
-    previous = set_default_session(default_session().with_options(endpoint=endpoint))
-    try:
+    with _endpoint(endpoint):
         assert main(["train", str(train_file), "-m", model, "--tier", tier]) == 2
-    finally:
-        set_default_session(previous)
     out, err = capsys.readouterr()
     assert message in err
     assert "trained tokens" not in out
@@ -326,3 +324,19 @@ def test_train_rejects_an_unknown_tier(capsys: pytest.CaptureFixture[str]) -> No
         main(["train", "x.jsonl", "-m", "gpt-4o-mini", "--tier", "GlobalStandard"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "t.jsonl", "--model", "m"],
+        ["deploy", "m", "--subscription", "s", "--resource-group", "g", "--account", "a"],
+        ["demo"],
+    ],
+    ids=["train", "deploy", "demo"],
+)
+def test_every_command_that_spends_money_takes_yes_and_y(argv: list[str]) -> None:
+    parser = build_parser()
+    assert not parser.parse_args(argv).yes
+    assert parser.parse_args([*argv, "--yes"]).yes
+    assert parser.parse_args([*argv, "-y"]).yes

@@ -42,29 +42,52 @@ def bad_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_valid_file_exits_0_and_shows_stats_and_cost(
-    good_file: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("file", "options", "code", "shown"),
+    [
+        pytest.param(
+            "good_file",
+            ["--model", "gpt-4.1-mini"],
+            0,
+            [
+                "{path}: 12 chat examples · model gpt-4.1-mini\nOK: 0 errors, 0 warnings\n",
+                "Tokens (o200k_base, training context 65,536 per example)",
+                "Labels (2): negative 6 · positive 6",
+                "Cost (gpt-4.1-mini, prices as of 2026-11-01)",
+                "8 epochs (the service's default)",
+                "at most $",
+            ],
+            id="valid: exit 0, stats and cost",
+        ),
+        pytest.param(
+            "bad_file",
+            [],
+            1,
+            [
+                "FAILED: 2 errors, 1 warning",
+                "  line 4      invalid_json",
+                "  line 6      missing_assistant  messages has no assistant message",
+                "Cost: pass --model to estimate it",
+            ],
+            id="errors: exit 1, line code message",
+        ),
+    ],
+)
+def test_validate_prints_the_verdict_and_exits_with_it(
+    file: str,
+    options: list[str],
+    code: int,
+    shown: list[str],
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["validate", str(good_file), "--model", "gpt-4.1-mini"]) == 0
+    path: Path = request.getfixturevalue(file)
+    assert main(["validate", str(path), *options]) == code
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == f"{good_file}: 12 chat examples · model gpt-4.1-mini"
-    assert out.splitlines()[1] == "OK: 0 errors, 0 warnings"
-    assert "Tokens (o200k_base, training context 65,536 per example)" in out
-    assert "Labels (2): negative 6 · positive 6" in out
-    assert "Cost (gpt-4.1-mini, prices as of 2026-11-01)" in out
-    assert "8 epochs (the service's default)" in out
-    assert "at most $" in out
-
-
-def test_errors_exit_1_and_list_line_code_message(
-    bad_file: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["validate", str(bad_file)]) == 1
-    out = capsys.readouterr().out
-    assert "FAILED: 2 errors, 1 warning" in out
-    assert "  line 4      invalid_json" in out
-    assert "  line 6      missing_assistant  messages has no assistant message" in out
-    assert "Cost: pass --model to estimate it" in out
+    for text in shown:
+        assert text.format(path=path) in out
+    if code == 0:  # the verdict comes first, right after the file's name
+        assert out.startswith(shown[0].format(path=path))
 
 
 def test_many_problems_of_one_code_are_summarised(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
 import inspect
 import threading
 from typing import TYPE_CHECKING, Any
@@ -25,10 +23,9 @@ from finetune_kit import (
 from finetune_kit.jobs import _flows as job_module
 
 from .fake_openai import FakeFiles, FakeJobs, Fault, Sleeps, error_response, event_json, job_json
+from .threads import record_dataset_threads
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import openai
     import respx
 
@@ -184,20 +181,7 @@ async def test_async_create_does_its_dataset_work_off_the_loop_thread(
     valid = Dataset.from_records(_examples(5, "valid"))
     # Every Dataset method (validation, stats, reading the bytes, ...) and every SHA-256
     # (the upload's content hash) records the thread it ran on.
-    where: list[tuple[str, int]] = []
-
-    def recording(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            where.append((name, threading.get_ident()))
-            return fn(*args, **kwargs)
-
-        return wrapper
-
-    for name, member in list(vars(Dataset).items()):
-        if inspect.isfunction(member) and name != "__init__":
-            monkeypatch.setattr(Dataset, name, recording(name, member))
-    monkeypatch.setattr(hashlib, "sha256", recording("sha256", hashlib.sha256))
+    where = record_dataset_threads(monkeypatch, lambda name: name != "__init__")
     loop_thread = threading.get_ident()
     if entry == "create":
         job = await AsyncJob.create(

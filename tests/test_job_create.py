@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -13,6 +14,7 @@ import openai
 import pytest
 
 from finetune_kit import (
+    AsyncJob,
     Dataset,
     DatasetError,
     FinetuneKitWarning,
@@ -334,6 +336,12 @@ def test_argument_mistakes_are_refused_before_any_request(
             model="gpt-4o-mini",
             metadata={IDEMPOTENCY_METADATA_KEY: "x"},
             client=client,
+        )
+    with pytest.raises(TypeError, match=r"^Job\.create\(\) got an unexpected keyword .*'sufix'"):
+        Job.create("file-train", model="gpt-4o-mini", sufix="x", client=client)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^AsyncJob\.create\(\) got an unexpected keyword"):
+        asyncio.run(
+            AsyncJob.create("file-train", model="gpt-4o-mini", epochs=2)  # type: ignore[call-arg]
         )
     assert not api.calls
 

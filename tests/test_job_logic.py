@@ -27,7 +27,7 @@ from finetune_kit.jobs._raw import (
     _status,
 )
 
-from .fake_openai import job_json
+from .fake_openai import event_json, job_json
 
 CSV = (
     "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n"
@@ -67,15 +67,8 @@ def test_merge_orders_by_time_and_drops_duplicates() -> None:
 
 
 def test_event_from_sdk_keeps_metrics_and_tolerates_missing_type() -> None:
-    sdk = FineTuningJobEvent.construct(
-        id="ev",
-        created_at=100,
-        level="info",
-        message="Step 3/9",
-        object="fine_tuning.job.event",
-        data={"step": 3, "total_steps": 9, "train_loss": 1.5},
-        type="metrics",
-    )
+    metrics: dict[str, object] = {"step": 3, "total_steps": 9, "train_loss": 1.5}
+    sdk = FineTuningJobEvent.construct(**event_json("ev", 100, "Step 3/9", data=metrics))
     event = Event.from_sdk(sdk)
     assert event.data == {"step": 3, "total_steps": 9, "train_loss": 1.5}
     assert event.time == dt.datetime(1970, 1, 1, 0, 1, 40, tzinfo=dt.timezone.utc)

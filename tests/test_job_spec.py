@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
-from finetune_kit import AsyncJob, Dataset, FinetuneKitWarning, Job, JobSpec
+from finetune_kit import AsyncJob, Dataset, Job, JobSpec
 from finetune_kit.cli._demo_flow import load_demo_data
 from finetune_kit.local import LocalServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from finetune_kit import RetryPolicy
     from tests.conftest import RecordingClock
+
+# Creating these jobs warns (model lifecycle, snapshots): not what these tests are about.
+pytestmark = pytest.mark.filterwarnings("ignore::finetune_kit.FinetuneKitWarning")
 
 
 @pytest.fixture(scope="module")
@@ -32,29 +36,45 @@ def other(clock: RecordingClock) -> Iterator[LocalServer]:
         yield server
 
 
-def _create(train: Dataset, held_out: Dataset, server: LocalServer, clock: RecordingClock) -> Job:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FinetuneKitWarning)
-        return Job.create(
-            train,
-            model="gpt-4o-mini",
-            validation=held_out,
-            suffix="spec",
-            seed=11,
-            hyperparameters={"n_epochs": 2},
-            client=server.client(),
-            retry=clock.policy(),
-        )
+@dataclass(frozen=True)
+class Move:
+    """The data, the endpoint a job starts on and the one it moves to, on one clock."""
+
+    train: Dataset
+    held_out: Dataset
+    source: LocalServer
+    other: LocalServer
+    policy: RetryPolicy
 
 
-def test_spec_round_trips_and_recreates_the_job_elsewhere(
+@pytest.fixture
+def move(
     clocked_server: LocalServer,
     other: LocalServer,
     clock: RecordingClock,
     data: tuple[Dataset, Dataset],
-) -> None:
+) -> Move:
     train, held_out = data
-    job = _create(train, held_out, clocked_server, clock)
+    return Move(train, held_out, clocked_server, other, clock.policy())
+
+
+@pytest.fixture
+def job(move: Move) -> Job:
+    """A job on the first endpoint, to move."""
+    return Job.create(
+        move.train,
+        model="gpt-4o-mini",
+        validation=move.held_out,
+        suffix="spec",
+        seed=11,
+        hyperparameters={"n_epochs": 2},
+        client=move.source.client(),
+        retry=move.policy,
+    )
+
+
+def test_spec_round_trips_and_recreates_the_job_elsewhere(move: Move, job: Job) -> None:
+    train, held_out = move.train, move.held_out
     job.wait(progress=False, poll_interval=1.0)
     spec = job.spec()
     assert spec.model == "gpt-4o-mini"
@@ -67,11 +87,8 @@ def test_spec_round_trips_and_recreates_the_job_elsewhere(
     assert spec.source_job == job.id
     assert JobSpec.from_json(spec.to_json()) == spec
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FinetuneKitWarning)
-        moved = Job.create_from_spec(
-            spec, train, validation=held_out, client=other.client(), retry=clock.policy()
-        )
+    other = move.other.client()
+    moved = Job.create_from_spec(spec, train, validation=held_out, client=other, retry=move.policy)
     assert moved.id != job.id
     assert moved.raw.model == "gpt-4o-mini"
     assert moved.hyperparameters["n_epochs"] == 2
@@ -79,7 +96,7 @@ def test_spec_round_trips_and_recreates_the_job_elsewhere(
     tuned = moved.wait(progress=False, poll_interval=1.0)
     assert ":spec:" in tuned.name
     # The data went to the other endpoint: its files, under the same hash.
-    assert any(train.content_hash() in f.filename for f in other.client().files.list())
+    assert any(train.content_hash() in f.filename for f in other.files.list())
 
 
 def test_other_data_is_refused(data: tuple[Dataset, Dataset]) -> None:
@@ -111,55 +128,37 @@ def test_bad_specs_are_refused(text: str, match: str) -> None:
         JobSpec.from_json(text)
 
 
-async def test_async_spec(
-    clocked_server: LocalServer,
-    other: LocalServer,
-    clock: RecordingClock,
-    data: tuple[Dataset, Dataset],
-) -> None:
-    train, held_out = data
-    job = _create(train, held_out, clocked_server, clock)
-    source, target = clocked_server.async_client(), other.async_client()
+async def test_async_spec(move: Move, job: Job) -> None:
+    source, target = move.source.async_client(), move.other.async_client()
     try:
-        async_job = await AsyncJob.get(job.id, client=source, retry=clock.policy())
+        async_job = await AsyncJob.get(job.id, client=source, retry=move.policy)
         spec = await async_job.spec()
-        assert spec.training_sha256 == train.content_hash()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FinetuneKitWarning)
-            moved = await AsyncJob.create_from_spec(
-                spec, train, validation=held_out, client=target, retry=clock.policy()
-            )
+        assert spec.training_sha256 == move.train.content_hash()
+        moved = await AsyncJob.create_from_spec(
+            spec, move.train, validation=move.held_out, client=target, retry=move.policy
+        )
         assert moved.raw.seed == spec.seed
     finally:
         await source.close()
         await target.close()
 
 
-def test_an_azure_jobs_tier_travels_with_its_spec(
-    clocked_server: LocalServer,
-    other: LocalServer,
-    clock: RecordingClock,
-    data: tuple[Dataset, Dataset],
-) -> None:
-    train, held_out = data
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FinetuneKitWarning)
-        job = Job.create(
-            train,
-            model="gpt-4o-mini-2024-07-18",
-            validation=held_out,
-            tier="global",
-            client=clocked_server.azure_client(),
-            retry=clock.policy(),
-        )
+def test_an_azure_jobs_tier_travels_with_its_spec(move: Move) -> None:
+    train, held_out = move.train, move.held_out
+    job = Job.create(
+        train,
+        model="gpt-4o-mini-2024-07-18",
+        validation=held_out,
+        tier="global",
+        client=move.source.azure_client(),
+        retry=move.policy,
+    )
     spec = job.spec()  # read back from the job's trainingType
     assert spec.tier == "global"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FinetuneKitWarning)
-        moved = Job.create_from_spec(
-            spec, train, validation=held_out, client=other.azure_client(), retry=clock.policy()
-        )
+    moved = Job.create_from_spec(
+        spec, train, validation=held_out, client=move.other.azure_client(), retry=move.policy
+    )
     assert (moved.raw.model_extra or {}).get("trainingType") == "GlobalStandard"
     # Off Azure a tier means nothing: the caller is told, before anything is sent.
     with pytest.raises(ValueError, match="tier"):
-        Job.create_from_spec(spec, train, validation=held_out, client=other.client())
+        Job.create_from_spec(spec, train, validation=held_out, client=move.other.client())

@@ -137,6 +137,8 @@ def test_policy_validation_copy_and_none() -> None:
     changed = policy.copy(max_attempts=2, total_timeout=None)
     assert (changed.max_attempts, changed.max_wait, changed.total_timeout) == (2, 3.0, None)
     assert policy.copy().total_timeout == 300.0
+    with pytest.raises(TypeError, match=r"RetryPolicy\.copy\(\) got an unexpected keyword"):
+        policy.copy(max_attemps=2)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="max_attempts"):
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="jitter"):

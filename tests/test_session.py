@@ -80,6 +80,8 @@ def test_session_is_frozen_and_with_options_returns_a_changed_copy() -> None:
     assert (changed.client, changed.retry) == (client, retry)
     assert (session.progress, session.endpoint) == (False, None)
     assert session.with_options(client=None).client is None  # None: back to the default
+    with pytest.raises(TypeError, match=r"Session\.with_options\(\) got an unexpected keyword"):
+        session.with_options(clok=None)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

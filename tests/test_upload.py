@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import inspect
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -18,6 +15,7 @@ from finetune_kit.datasets import _upload as upload_module
 from finetune_kit.datasets._upload import aupload_dataset, hashed_filename, upload_dataset
 
 from .fake_openai import FakeFiles, Fault, Sleeps, error_response, file_json, page
+from .threads import record_dataset_threads
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,13 +64,18 @@ def test_reuse_needs_same_hash_size_and_a_healthyfile_json(
     assert upload_dataset(ds, client=client, retry=policy) == "file-4"
 
 
+def _identical_then_others(ds: Dataset, file_id: str, others: int) -> list[dict[str, Any]]:
+    """The service's files: an earlier upload of ``ds`` (as ``file_id``), then ``others``."""
+    name = hashed_filename(ds, ds.content_hash())
+    identical = file_json(file_id, name, len(ds.to_jsonl_bytes()))
+    return [identical, *(file_json(f"file-x{i}", f"x{i}.jsonl", 1) for i in range(others))]
+
+
 def test_reuse_looks_through_every_page(
     files: FakeFiles, client: openai.OpenAI, policy: RetryPolicy
 ) -> None:
     ds = _dataset()
-    name = hashed_filename(ds, ds.content_hash())
-    files.files = [file_json("file-match", name, len(ds.to_jsonl_bytes()))]
-    files.files += [file_json(f"file-x{i}", f"x{i}.jsonl", 1) for i in range(1500)]
+    files.files = _identical_then_others(ds, "file-match", 1500)
     assert upload_dataset(ds, client=client, retry=policy) == "file-match"
     assert files.calls["list"] == 2
 
@@ -269,9 +272,7 @@ def test_finding_an_earlier_upload_costs_a_bounded_number_of_requests(
     service: Service, client: openai.OpenAI, policy: RetryPolicy
 ) -> None:
     ds = _dataset()
-    name = hashed_filename(ds, ds.content_hash())
-    service.files = [file_json("file-old-match", name, len(ds.to_jsonl_bytes()))]
-    service.files += [file_json(f"file-x{i}", f"x{i}.jsonl", 1) for i in range(2_000)]
+    service.files = _identical_then_others(ds, "file-old-match", 2_000)
     # The identical file is older than the pages looked at: uploaded again, at bounded cost.
     assert upload_dataset(ds, client=client, retry=policy) == "file-2002"
     assert service.calls["list"] <= 5
@@ -315,14 +316,20 @@ def test_a_lost_reply_to_complete_does_not_store_twice(
     assert service.stored == [big.read_bytes()]
 
 
+def _rewriter(path: Path) -> Callable[[], None]:
+    """A hook that changes the file at ``path`` (one more line), for the service to call."""
+
+    def rewrite() -> None:
+        with path.open("a") as file:
+            file.write('{"messages": []}\n')
+
+    return rewrite
+
+
 def test_a_file_rewritten_during_an_upload_in_parts_is_abandoned(
     service: Service, client: openai.OpenAI, policy: RetryPolicy, big: Path
 ) -> None:
-    def rewrite() -> None:
-        with big.open("a") as file:
-            file.write('{"messages": []}\n')
-
-    service.on_part.append(rewrite)
+    service.on_part.append(_rewriter(big))
     with pytest.raises(DatasetError, match="changed while it was being uploaded"):
         upload_dataset(
             Dataset.from_jsonl(big), client=client, retry=policy, max_direct=10, part_size=200
@@ -334,11 +341,7 @@ def test_a_file_rewritten_during_an_upload_in_parts_is_abandoned(
 def test_a_file_rewritten_during_a_direct_upload_is_deleted(
     service: Service, client: openai.OpenAI, policy: RetryPolicy, big: Path
 ) -> None:
-    def rewrite() -> None:
-        with big.open("a") as file:
-            file.write('{"messages": []}\n')
-
-    service.after_create.append(rewrite)
+    service.after_create.append(_rewriter(big))
     with pytest.raises(DatasetError, match="changed while it was being uploaded"):
         upload_dataset(Dataset.from_jsonl(big), client=client, retry=policy)
     assert service.files == []
@@ -376,20 +379,7 @@ async def test_async_upload_does_its_dataset_work_off_the_loop_thread(
     path = tmp_path / "train.jsonl"
     _dataset().to_jsonl(path)
     ds = Dataset.from_jsonl(path)
-    where: list[tuple[str, int]] = []
-
-    def recording(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            where.append((name, threading.get_ident()))
-            return fn(*args, **kwargs)
-
-        return wrapper
-
-    for name, member in list(vars(Dataset).items()):
-        if inspect.isfunction(member) and not name.startswith("__"):
-            monkeypatch.setattr(Dataset, name, recording(name, member))
-    monkeypatch.setattr(hashlib, "sha256", recording("sha256", hashlib.sha256))
+    where = record_dataset_threads(monkeypatch, lambda name: not name.startswith("__"))
     loop_thread = threading.get_ident()
     file_id = await ds.aupload(client=async_client, retry=policy)
     assert [f["id"] for f in files.files] == [file_id]

@@ -28,7 +28,7 @@ from .retry import DEFAULT_RETRY, acall_with_retry, call_with_retry, is_ambiguou
 from .session import _reset_env_clients, abind, bind, default_session, policy_with_clock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Awaitable, Callable, Generator
 
     import openai
 
@@ -146,118 +146,120 @@ Flow: TypeAlias = "Generator[Effect, Any, T]"
 """A generator yielding effects, receiving their results, returning a ``T``."""
 
 
-def _timed(policy: RetryPolicy | None, clock: Clock | None) -> tuple[RetryPolicy, Clock]:
-    # Waits happen on the policy's own sleeps when it has them, else on the clock: the given
-    # one, else the default session's.
-    the_clock = clock or default_session().clock or SYSTEM_CLOCK
-    return policy_with_clock(policy or DEFAULT_RETRY, the_clock), the_clock
+@dataclass(frozen=True)
+class _How:
+    """How a run performs effects: the policy (with its clock), the clock, and whether each
+    request is retried on its own (not inside an :class:`Attempt`, which retries as a whole)."""
+
+    policy: RetryPolicy
+    clock: Clock
+    retried: bool = True
+
+    def once(self) -> _How:
+        """The same, each request made once: an :class:`Attempt`'s flow, retried as a whole."""
+        return _How(self.policy, self.clock, retried=False)
+
+    def call(self, call: Callable[[], T], description: str) -> T:
+        """``call()`` through the retry layer, waiting on this run's clock."""
+        return call_with_retry(self.policy, call, description=description, clock=self.clock)
+
+    async def acall(self, call: Callable[[], Awaitable[T]], description: str) -> T:
+        """The async sibling of :meth:`call`."""
+        return await acall_with_retry(self.policy, call, description=description, clock=self.clock)
 
 
-def run_flow(
-    flow: Flow[T],
-    client: openai.OpenAI,
-    policy: RetryPolicy | None,
-    *,
-    retried: bool = True,
-    clock: Clock | None = None,
-) -> T:
+def _timed(policy: RetryPolicy | None) -> _How:
+    # Waits happen on the policy's own sleeps when it has them, else on the default session's
+    # clock.
+    clock = default_session().clock or SYSTEM_CLOCK
+    return _How(policy_with_clock(policy or DEFAULT_RETRY, clock), clock)
+
+
+class _Stepper:
+    """A flow between two effects, sent the last effect's result or thrown its error.
+
+    The sync loop, the async loop and the off-loop driver differ only in how (and on which
+    thread) an effect is performed; stepping the generator lives here once. Used as a context
+    manager around performing an effect, it keeps the effect's error for the next step instead
+    of raising it: the flow re-raises what it cannot use.
+    """
+
+    def __init__(self, flow: Flow[Any]) -> None:
+        self._flow = flow
+        self.reply: object = None
+        self._error: BaseException | None = None
+        self.result: Any = None
+
+    def step(self) -> Effect | None:
+        """Advance the flow to its next effect; None once it has returned (see ``result``)."""
+        reply, error = self.reply, self._error
+        self.reply, self._error = None, None
+        try:
+            return self._flow.send(reply) if error is None else self._flow.throw(error)
+        except StopIteration as done:
+            self.result = done.value
+            return None
+
+    def __enter__(self) -> _Stepper:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> bool:
+        self._error = error
+        return error is not None
+
+
+def run_flow(flow: Flow[T], client: openai.OpenAI, policy: RetryPolicy | None) -> T:
     """Perform ``flow``'s effects on a sync client; the flow's return value is returned.
 
-    A failed effect is thrown into the flow (which may handle it); ``retried=False`` makes each
-    request exactly once (used inside an :class:`Attempt`). Waits and time go through
-    ``clock`` (default: the default session's), unless ``policy`` sets its own sleeps.
+    A failed effect is thrown into the flow (which may handle it). Waits and time go through
+    the default session's clock, unless ``policy`` sets its own sleeps.
     """
-    policy, clock = _timed(policy, clock)
-    reply: object = None
-    error: BaseException | None = None
-    while True:
-        try:
-            effect = flow.send(reply) if error is None else flow.throw(error)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        reply, error = None, None
-        try:
-            reply = _perform(effect, client, policy, clock, retried=retried)
-        except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
-            error = exc
+    return _run(flow, client, _timed(policy))
 
 
-def _perform(
-    effect: Effect, client: openai.OpenAI, policy: RetryPolicy, clock: Clock, *, retried: bool
-) -> object:
+def _run(flow: Flow[T], client: openai.OpenAI, how: _How) -> T:
+    stepper = _Stepper(flow)
+    while (effect := stepper.step()) is not None:
+        with stepper:
+            stepper.reply = _perform(effect, client, how)
+    result: T = stepper.result
+    return result
+
+
+def _perform(effect: Effect, client: openai.OpenAI, how: _How) -> object:
     if isinstance(effect, Sleep):
-        (policy.sleep or clock.sleep)(effect.seconds)
+        (how.policy.sleep or how.clock.sleep)(effect.seconds)
         return None
     if isinstance(effect, Attempt):
-        return call_with_retry(
-            policy,
-            lambda: run_flow(effect.flow(), client, policy, retried=False, clock=clock),
-            description=effect.description,
-            clock=clock,
-        )
-    if not retried:
+        return how.call(lambda: _run(effect.flow(), client, how.once()), effect.description)
+    if not how.retried:
         return effect.call(client)
-    return call_with_retry(
-        policy, lambda: effect.call(client), description=effect.description, clock=clock
-    )
+    return how.call(lambda: effect.call(client), effect.description)
 
 
-async def arun_flow(
-    flow: Flow[T],
-    client: openai.AsyncOpenAI,
-    policy: RetryPolicy | None,
-    *,
-    retried: bool = True,
-    clock: Clock | None = None,
-) -> T:
+async def arun_flow(flow: Flow[T], client: openai.AsyncOpenAI, policy: RetryPolicy | None) -> T:
     """The async sibling of :func:`run_flow`."""
-    policy, clock = _timed(policy, clock)
-    reply: object = None
-    error: BaseException | None = None
-    while True:
-        try:
-            effect = flow.send(reply) if error is None else flow.throw(error)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        reply, error = None, None
-        try:
-            reply = await _aperform(effect, client, policy, clock, retried=retried)
-        except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
-            error = exc
+    return await _arun(flow, client, _timed(policy))
 
 
-async def _aperform(
-    effect: Effect, client: openai.AsyncOpenAI, policy: RetryPolicy, clock: Clock, *, retried: bool
-) -> object:
+async def _arun(flow: Flow[T], client: openai.AsyncOpenAI, how: _How) -> T:
+    stepper = _Stepper(flow)
+    while (effect := stepper.step()) is not None:
+        with stepper:
+            stepper.reply = await _aperform(effect, client, how)
+    result: T = stepper.result
+    return result
+
+
+async def _aperform(effect: Effect, client: openai.AsyncOpenAI, how: _How) -> object:
     if isinstance(effect, Sleep):
-        await (policy.async_sleep or clock.asleep)(effect.seconds)
+        await (how.policy.async_sleep or how.clock.asleep)(effect.seconds)
         return None
     if isinstance(effect, Attempt):
-        return await acall_with_retry(
-            policy,
-            lambda: arun_flow(effect.flow(), client, policy, retried=False, clock=clock),
-            description=effect.description,
-            clock=clock,
-        )
-    if not retried:
+        return await how.acall(lambda: _arun(effect.flow(), client, how.once()), effect.description)
+    if not how.retried:
         return await _resolved(effect.call(client))
-    return await acall_with_retry(
-        policy,
-        lambda: _resolved(effect.call(client)),
-        description=effect.description,
-        clock=clock,
-    )
-
-
-def _step(flow: Flow[Any], reply: object, error: BaseException | None) -> tuple[bool, Any]:
-    # StopIteration cannot cross a future (asyncio refuses it), so the end is returned.
-    try:
-        effect = flow.send(reply) if error is None else flow.throw(error)
-    except StopIteration as done:
-        return True, done.value
-    return False, effect
+    return await how.acall(lambda: _resolved(effect.call(client)), effect.description)
 
 
 def _single(effect: Effect) -> Flow[Any]:
@@ -275,18 +277,12 @@ async def arun_flow_off_loop(
     on the loop, so retries, sleeps and attempts behave exactly as there. The generator is
     advanced by one thread at a time.
     """
-    reply: object = None
-    error: BaseException | None = None
-    while True:
-        finished, value = await asyncio.to_thread(_step, flow, reply, error)
-        if finished:
-            result: T = value
-            return result
-        reply, error = None, None
-        try:
-            reply = await arun_flow(_single(value), client, policy)
-        except BaseException as exc:  # thrown into the flow, which re-raises what it can't use
-            error = exc
+    stepper = _Stepper(flow)
+    while (effect := await asyncio.to_thread(stepper.step)) is not None:
+        with stepper:
+            stepper.reply = await arun_flow(_single(effect), client, policy)
+    result: T = stepper.result
+    return result
 
 
 async def _resolved(value: object) -> object:

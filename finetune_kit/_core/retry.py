@@ -22,25 +22,25 @@ a note saying why it was not retried).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import email.utils
-import enum
 import logging
 import math
 import random
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import openai
 
 from .._exceptions import DeploymentError
+from .changes import changed
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     import tenacity
+    from typing_extensions import Unpack
 
     from .clock import Clock
 
@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "FAIL_FAST_CODES",
     "Decision",
+    "RetryChanges",
     "RetryPolicy",
     "acall_with_retry",
     "call_with_retry",
@@ -64,14 +65,6 @@ logger = logging.getLogger("finetune_kit")
 FAIL_FAST_CODES = frozenset({"insufficient_quota", "daily_rate_limit_exceeded"})
 
 _RETRIED_STATUSES = frozenset({408, 409, 429})
-
-
-class _Unset(enum.Enum):
-    # A sentinel with its own type, so `copy(total_timeout=None)` can mean "no cap".
-    UNSET = enum.auto()
-
-
-_UNSET: Final = _Unset.UNSET
 
 
 @dataclass(frozen=True)
@@ -128,34 +121,29 @@ class RetryPolicy:
         """A policy that makes exactly one attempt, for callers handling errors themselves."""
         return cls(max_attempts=1)
 
-    def copy(
-        self,
-        *,
-        max_attempts: int | _Unset = _UNSET,
-        initial_wait: float | _Unset = _UNSET,
-        max_wait: float | _Unset = _UNSET,
-        total_timeout: float | _Unset | None = _UNSET,
-        jitter: float | _Unset = _UNSET,
-        sleep: Callable[[float], None] | _Unset | None = _UNSET,
-        async_sleep: Callable[[float], Awaitable[None]] | _Unset | None = _UNSET,
-        clock: Callable[[], float] | _Unset | None = _UNSET,
-    ) -> RetryPolicy:
-        """A copy with the given fields changed; fields not passed keep their value."""
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("max_attempts", max_attempts),
-                ("initial_wait", initial_wait),
-                ("max_wait", max_wait),
-                ("total_timeout", total_timeout),
-                ("jitter", jitter),
-                ("sleep", sleep),
-                ("async_sleep", async_sleep),
-                ("clock", clock),
-            )
-            if value is not _UNSET
-        }
-        return dataclasses.replace(self, **changes)
+    def copy(self, **changes: Unpack[RetryChanges]) -> RetryPolicy:
+        """A copy with the given fields changed; fields not passed keep their value.
+
+        ``copy(total_timeout=None)`` removes the cap.
+
+        Raises:
+            TypeError: a keyword that is none of the fields, or a wrong type.
+            ValueError: a wrong value.
+        """
+        return changed(self, "RetryPolicy.copy()", changes)
+
+
+class RetryChanges(TypedDict, total=False):
+    """The keywords of :meth:`RetryPolicy.copy`: its fields, each described there."""
+
+    max_attempts: int
+    initial_wait: float
+    max_wait: float
+    total_timeout: float | None
+    jitter: float
+    sleep: Callable[[float], None] | None
+    async_sleep: Callable[[float], Awaitable[None]] | None
+    clock: Callable[[], float] | None
 
 
 def _number(name: str, value: object) -> float:
@@ -332,6 +320,15 @@ class _Attempts:
         # Attempts made before tenacity took over (the fast path's first one).
         self.offset = 0
 
+    def tenacity_options(self) -> dict[str, Any]:
+        """What tenacity's ``Retrying`` and ``AsyncRetrying`` are built with, but the sleep."""
+        return {
+            "retry": self.retry,
+            "wait": self.wait,
+            "before_sleep": self.before_sleep,
+            "reraise": True,
+        }
+
     def first_failed(self, exc: BaseException) -> bool:
         """After the fast path's first attempt raised ``exc``: retry it (and log why)?"""
         if not self._decide(exc, 1):
@@ -438,13 +435,7 @@ def call_with_retry(
     # installs it), which would slow `import finetune_kit` for calls that never retry.
     import tenacity
 
-    retrying = tenacity.Retrying(
-        retry=attempts.retry,
-        wait=attempts.wait,
-        before_sleep=attempts.before_sleep,
-        sleep=sleep,
-        reraise=True,
-    )
+    retrying = tenacity.Retrying(sleep=sleep, **attempts.tenacity_options())
     return retrying(fn)
 
 
@@ -466,13 +457,7 @@ async def acall_with_retry(
     await sleep(attempts.decision.wait)
     import tenacity  # lazily, as in call_with_retry
 
-    retrying = tenacity.AsyncRetrying(
-        retry=attempts.retry,
-        wait=attempts.wait,
-        before_sleep=attempts.before_sleep,
-        sleep=sleep,
-        reraise=True,
-    )
+    retrying = tenacity.AsyncRetrying(sleep=sleep, **attempts.tenacity_options())
 
     async def attempt() -> T:
         # tenacity tells sync from async callables by inspection; a lambda returning a

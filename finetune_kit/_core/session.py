@@ -15,27 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 import os
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Generic, TypeAlias, TypedDict, TypeVar
 
 import openai
 
 from ..facts._endpoints import EndpointKind, check_endpoint_kind, endpoint_kind_of_url
 from ..facts._models import FactsTable, ModelFacts, model_facts
+from .changes import changed
 from .clock import SYSTEM_CLOCK, Clock, elapsed_timer
 from .retry import DEFAULT_RETRY, RetryPolicy
 
 if TYPE_CHECKING:
-    from typing import Any
+    from typing_extensions import Unpack
 
 __all__ = [
     "AsyncBound",
+    "BindKwargs",
     "Bound",
     "Session",
+    "SessionChanges",
     "abind",
     "bind",
     "default_session",
@@ -43,14 +45,6 @@ __all__ = [
     "facts_for",
     "set_default_session",
 ]
-
-
-class _Unset(enum.Enum):
-    # "Not passed", distinct from None (which means "back to the default").
-    UNSET = enum.auto()
-
-
-_UNSET: Final = _Unset.UNSET
 
 
 @dataclass(frozen=True)
@@ -92,44 +86,29 @@ class Session:
 
     def __repr__(self) -> str:
         # Clients are shown by class and URL only: their repr could carry headers.
-        parts = [
-            f"{name}={_describe(value)}"
-            for name, value in (
-                ("client", self.client),
-                ("async_client", self.async_client),
-                ("retry", self.retry),
-                ("clock", self.clock),
-                ("progress", self.progress),
-                ("endpoint", self.endpoint),
-            )
-            if value is not None
-        ]
+        values = ((field.name, getattr(self, field.name)) for field in dataclasses.fields(self))
+        parts = [f"{name}={_describe(value)}" for name, value in values if value is not None]
         return f"Session({', '.join(parts)})"
 
-    def with_options(
-        self,
-        *,
-        client: openai.OpenAI | _Unset | None = _UNSET,
-        async_client: openai.AsyncOpenAI | _Unset | None = _UNSET,
-        retry: RetryPolicy | _Unset | None = _UNSET,
-        clock: Clock | _Unset | None = _UNSET,
-        progress: bool | _Unset | None = _UNSET,
-        endpoint: EndpointKind | _Unset | None = _UNSET,
-    ) -> Session:
-        """A copy with the given fields changed (None sets a field back to its default)."""
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("client", client),
-                ("async_client", async_client),
-                ("retry", retry),
-                ("clock", clock),
-                ("progress", progress),
-                ("endpoint", endpoint),
-            )
-            if value is not _UNSET
-        }
-        return dataclasses.replace(self, **changes)
+    def with_options(self, **changes: Unpack[SessionChanges]) -> Session:
+        """A copy with the given fields changed (None sets a field back to its default).
+
+        Raises:
+            TypeError: a keyword that is none of the fields, or a wrong type.
+            ValueError: a wrong value.
+        """
+        return changed(self, "Session.with_options()", changes)
+
+
+class SessionChanges(TypedDict, total=False):
+    """The keywords of :meth:`Session.with_options`: its fields, each described there."""
+
+    client: openai.OpenAI | None
+    async_client: openai.AsyncOpenAI | None
+    retry: RetryPolicy | None
+    clock: Clock | None
+    progress: bool | None
+    endpoint: EndpointKind | None
 
 
 def _check_type(name: str, value: object, kind: type) -> None:
@@ -284,9 +263,15 @@ def _with_clock(retry: RetryPolicy, clock: Clock) -> RetryPolicy:
     )
 
 
+C = TypeVar("C", openai.OpenAI, openai.AsyncOpenAI)
+
+
 @dataclass(frozen=True)
-class Bound:
-    """What a sync call uses, resolved from its arguments, its session and the defaults.
+class Bound(Generic[C]):
+    """What a call uses, resolved from its arguments, its session and the defaults.
+
+    ``Bound[openai.OpenAI]`` for a sync call (from :func:`bind`), :data:`AsyncBound` for an
+    async one (from :func:`abind`).
 
     Attributes:
         client: the client to send with, its own retries off (``max_retries=0``).
@@ -296,46 +281,35 @@ class Bound:
         endpoint: whose facts apply (``"openai"``, ``"azure"`` or ``"other"``).
     """
 
-    client: openai.OpenAI
+    client: C
     retry: RetryPolicy
     clock: Clock
     progress: bool
     endpoint: EndpointKind
 
 
-@dataclass(frozen=True)
-class AsyncBound:
-    """The async sibling of :class:`Bound`."""
-
-    client: openai.AsyncOpenAI
-    retry: RetryPolicy
-    clock: Clock
-    progress: bool
-    endpoint: EndpointKind
+AsyncBound: TypeAlias = Bound[openai.AsyncOpenAI]
+"""What an async call uses (see :class:`Bound`)."""
 
 
-def _common(
-    session: Session | None,
-    retry: RetryPolicy | None,
-    clock: Clock | None,
-    progress: bool | None,
-) -> tuple[Session, RetryPolicy, Clock, bool]:
-    chosen = session if session is not None else default_session()
-    the_clock = clock or chosen.clock or SYSTEM_CLOCK
-    policy = policy_with_clock(retry or chosen.retry or DEFAULT_RETRY, the_clock)
-    shown = progress if progress is not None else chosen.progress
-    return chosen, policy, the_clock, True if shown is None else shown
+class BindKwargs(TypedDict, total=False):
+    """What :func:`bind` and :func:`abind` take besides the session and the client.
+
+    Each one passed (and not None) wins over the session's; see :class:`Session`.
+    """
+
+    retry: RetryPolicy | None
+    clock: Clock | None
+    progress: bool | None
+    endpoint: EndpointKind | None
 
 
 def bind(
     session: Session | None = None,
     *,
     client: openai.OpenAI | None = None,
-    retry: RetryPolicy | None = None,
-    clock: Clock | None = None,
-    progress: bool | None = None,
-    endpoint: EndpointKind | None = None,
-) -> Bound:
+    **options: Unpack[BindKwargs],
+) -> Bound[openai.OpenAI]:
     """Resolve a sync call's client, retry, clock, progress and endpoint.
 
     Per-call arguments win over ``session`` (None: the default session), which wins over the
@@ -344,33 +318,29 @@ def bind(
     Raises:
         openai.OpenAIError: no client anywhere and the environment holds no API key.
     """
-    chosen, policy, the_clock, shown = _common(session, retry, clock, progress)
-    raw = client or chosen.client or _env_client()
-    return Bound(
-        client=raw.with_options(max_retries=0),
-        retry=policy,
-        clock=the_clock,
-        progress=shown,
-        endpoint=endpoint_of(raw, endpoint=endpoint or chosen.endpoint),
-    )
+    chosen = session if session is not None else default_session()
+    return _bound(chosen, client or chosen.client or _env_client(), options)
 
 
 def abind(
     session: Session | None = None,
     *,
     client: openai.AsyncOpenAI | None = None,
-    retry: RetryPolicy | None = None,
-    clock: Clock | None = None,
-    progress: bool | None = None,
-    endpoint: EndpointKind | None = None,
+    **options: Unpack[BindKwargs],
 ) -> AsyncBound:
     """The async sibling of :func:`bind`."""
-    chosen, policy, the_clock, shown = _common(session, retry, clock, progress)
-    raw = client or chosen.async_client or _env_async_client()
-    return AsyncBound(
+    chosen = session if session is not None else default_session()
+    return _bound(chosen, client or chosen.async_client or _env_async_client(), options)
+
+
+def _bound(chosen: Session, raw: C, options: BindKwargs) -> Bound[C]:
+    clock = options.get("clock") or chosen.clock or SYSTEM_CLOCK
+    progress = options.get("progress")
+    shown = progress if progress is not None else chosen.progress
+    return Bound(
         client=raw.with_options(max_retries=0),
-        retry=policy,
-        clock=the_clock,
-        progress=shown,
-        endpoint=endpoint_of(raw, endpoint=endpoint or chosen.endpoint),
+        retry=policy_with_clock(options.get("retry") or chosen.retry or DEFAULT_RETRY, clock),
+        clock=clock,
+        progress=True if shown is None else shown,
+        endpoint=endpoint_of(raw, endpoint=options.get("endpoint") or chosen.endpoint),
     )

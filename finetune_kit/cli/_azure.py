@@ -20,66 +20,18 @@ possible, the ``azure`` extra missing; 130 interrupted.
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import TYPE_CHECKING
 
 from .._exceptions import DeploymentError
 from ..models._deployments import AzureDeployments, AzureResource, deployment_name_for
 from ..models._hosting import IDLE_DELETION_DAYS, estimate_hosting_cost
 from ..models._tuned_model import TunedModel
-from ._ask import ask
-from ._job import _fail, _positive_int
+from ._common import caught_warnings, confirmed, fail, show_warnings
 
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["register"]
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the deployment commands to the ``finetune-kit`` parser."""
-    deploy = sub.add_parser(
-        "deploy",
-        help="deploy a fine-tuned model on Azure OpenAI (shows the hosting cost first)",
-        description=(
-            "Show what keeping MODEL deployed costs, ask for confirmation (or pass --yes), "
-            "deploy it on the Azure OpenAI resource (reusing a deployment of it) and wait "
-            "until it answers. Azure bills a deployment per hour while it exists, called or "
-            f"not, and deletes one left without calls for {IDLE_DELETION_DAYS} days."
-        ),
-    )
-    deploy.add_argument("model", metavar="MODEL", help="the fine-tuned model id")
-    _add_resource_arguments(deploy)
-    deploy.add_argument("--name", help="the deployment name (default: from the model id)")
-    deploy.add_argument(
-        "--sku",
-        default="Standard",
-        help="deployment type: Standard, GlobalStandard, DeveloperTier (no hourly charge)",
-    )
-    deploy.add_argument("--capacity", type=_positive_int, default=1, help="SKU capacity")
-    deploy.add_argument("--no-wait", action="store_true", help="do not wait for provisioning")
-    deploy.add_argument("--no-progress", action="store_true", help="no progress bar")
-    deploy.add_argument("--yes", "-y", action="store_true", help="deploy without asking")
-    deploy.set_defaults(handler=_deploy)
-
-    undeploy = sub.add_parser(
-        "undeploy",
-        help="delete an Azure OpenAI deployment (stops its hosting charge; the model stays)",
-    )
-    undeploy.add_argument("name", metavar="NAME", help="the deployment name")
-    _add_resource_arguments(undeploy)
-    undeploy.set_defaults(handler=_undeploy)
-
-
-def _add_resource_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--subscription", required=True, help="the Azure subscription id")
-    parser.add_argument("--resource-group", required=True, help="the resource group")
-    parser.add_argument("--account", required=True, help="the Azure OpenAI resource name")
-    parser.add_argument(
-        "--management-url",
-        default="https://management.azure.com",
-        help="the Azure Resource Manager endpoint (another cloud)",
-    )
+__all__ = ["run_deploy", "run_undeploy"]
 
 
 def _resource(args: argparse.Namespace) -> AzureResource:
@@ -91,22 +43,23 @@ def _resource(args: argparse.Namespace) -> AzureResource:
 def _refusal(command: str, exc: Exception) -> int | None:
     """The exit code for an error a user can act on, after saying what it is; else None."""
     if isinstance(exc, DeploymentError):
-        return _fail(command, exc)
+        return fail(command, exc)
     if isinstance(exc, ImportError):
-        return _fail(command, exc, 2)
+        return fail(command, exc, 2)
     if isinstance(exc, (TypeError, ValueError)):
-        return _fail(command, exc, 2)
+        return fail(command, exc, 2)
     if type(exc).__name__ == "ClientAuthenticationError":  # azure-core: no usable credential
-        return _fail(command, f"Azure sign-in failed (try `az login`): {exc}")
+        return fail(command, f"Azure sign-in failed (try `az login`): {exc}")
     return None
 
 
-def _deploy(args: argparse.Namespace) -> int:
+def run_deploy(args: argparse.Namespace) -> int:
+    """``finetune-kit deploy``: show the hosting cost, ask, deploy, wait."""
     name = args.name or deployment_name_for(args.model)
     try:
         resource = _resource(args)
     except ValueError as exc:
-        return _fail("deploy", exc, 2)
+        return fail("deploy", exc, 2)
     cost = estimate_hosting_cost(args.model, sku=args.sku)
     if cost is not None:
         sys.stdout.write(f"{cost}\n")
@@ -117,19 +70,17 @@ def _deploy(args: argparse.Namespace) -> int:
         )
     sys.stdout.flush()
     if not args.yes:
-        answer = ask(f"Deploy {args.model} as {name!r} on {args.account} (billed per hour)?")
-        if answer is None:
-            return _fail(
-                "deploy",
-                "stdin is not a terminal, so there is nobody to confirm a deployment billed by "
-                "the hour: pass --yes to deploy anyway",
-                2,
-            )
-        if not answer:
-            return _fail("deploy", "not deployed")
+        refused = confirmed(
+            "deploy",
+            f"Deploy {args.model} as {name!r} on {args.account} (billed per hour)?",
+            charge="a deployment billed by the hour",
+            go_ahead="deploy",
+            declined="not deployed",
+        )
+        if refused is not None:
+            return refused
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with caught_warnings() as caught:
             deployed = TunedModel(args.model).deploy(
                 resource,
                 name=name,
@@ -143,8 +94,7 @@ def _deploy(args: argparse.Namespace) -> int:
         if code is None:
             raise
         return code
-    for warning in caught:
-        sys.stderr.write(f"warning: {warning.message}\n")
+    show_warnings(caught)
     state = deployed.deployment.state if deployed.deployment else "unknown"
     sys.stdout.write(
         f"deployment {deployed.name} of {args.model}: {state}\n"
@@ -155,7 +105,8 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _undeploy(args: argparse.Namespace) -> int:
+def run_undeploy(args: argparse.Namespace) -> int:
+    """``finetune-kit undeploy``: delete a deployment (its hosting charge stops)."""
     try:
         deployments = AzureDeployments(_resource(args))
         try:

@@ -1,4 +1,4 @@
-"""`finetune-kit` commands for the classify area (see ``_cli.py`` for the conventions).
+"""`finetune-kit` commands for the classify area (see ``_main.py`` for the conventions).
 
 ``finetune-kit classify --model M --labels A,B,C [TEXT | --file FILE]`` classifies one text or
 every text of a file (one per line, or JSONL with ``text`` or ``messages``; ``-`` reads stdin)
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 import openai
 
@@ -27,81 +27,22 @@ from .._exceptions import ClassificationError, DatasetError
 from ..classification._batch import classify_batch
 from ..classification._classify import (
     Classification,
-    TechniqueChoice,
     TextInput,
     classify_many,
     sync_client,
 )
 from ..evaluate import compare, evaluation_items
 from ..models._tuned_model import TunedModel
+from ._common import fail
 
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["read_texts", "register"]
+    from ..classification._options import ClassifyKwargs
+
+__all__ = ["read_texts", "run_classify", "run_evaluate"]
 
 _SNIPPET = 60
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``classify`` and ``evaluate`` to the ``finetune-kit`` parser."""
-    parser = sub.add_parser(
-        "classify",
-        help="label texts with a model; the answer is always one of the labels",
-        description=(
-            "Classify TEXT, or each text of --file (one per line, or JSONL with 'text' or "
-            "'messages'; '-' reads stdin), into one of --labels. Exit code: 0 all labelled, "
-            "1 some failed, 2 usage error or unreadable input."
-        ),
-    )
-    parser.add_argument("text", metavar="TEXT", nargs="?", help="the text to classify")
-    parser.add_argument("--file", "-f", metavar="FILE", help="classify every text of FILE")
-    parser.add_argument("--model", "-m", required=True, help="the model or deployment to ask")
-    parser.add_argument("--labels", "-l", required=True, help="the labels, comma-separated: A,B,C")
-    parser.add_argument("--instructions", "-i", help="what the classification is about")
-    parser.add_argument(
-        "--technique", choices=get_args(TechniqueChoice), default="auto", help="default: auto"
-    )
-    parser.add_argument(
-        "--abstain-below",
-        type=float,
-        metavar="P",
-        help="answer '-' instead of a label whose probability is below P",
-    )
-    parser.add_argument("--base-model", help="the encoding's model when MODEL is a deployment")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
-    parser.add_argument(
-        "--batch", action="store_true", help="use the Batch API (half price, up to 24 h)"
-    )
-    parser.add_argument("--json", action="store_true", dest="as_json", help="print JSON lines")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.set_defaults(handler=_classify)
-
-    evaluate = sub.add_parser(
-        "evaluate",
-        help="score models on a labelled held-out file",
-        description=(
-            "Classify each example of FILE (chat examples ending with the assistant's label, "
-            "or JSONL {'text', 'label'}) and print accuracy, macro-F1, per-label scores and "
-            "the confusion matrix; several --model flags print them side by side."
-        ),
-    )
-    evaluate.add_argument("file", metavar="FILE", help="the labelled JSONL file")
-    evaluate.add_argument(
-        "--model", "-m", required=True, action="append", help="a model to score (repeatable)"
-    )
-    evaluate.add_argument("--labels", "-l", help="the label set (default: the file's labels)")
-    evaluate.add_argument(
-        "--instructions",
-        "-i",
-        help="use classify's own prompt with these instructions instead of each example's own",
-    )
-    evaluate.add_argument(
-        "--concurrency", type=int, default=8, help="requests in flight (default 8)"
-    )
-    evaluate.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
-    evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    evaluate.set_defaults(handler=_evaluate)
 
 
 def read_texts(file: str) -> list[TextInput]:
@@ -165,33 +106,28 @@ def _json_line(index: int, result: Classification | ClassificationError) -> str:
     return json.dumps(payload, ensure_ascii=False)
 
 
-def _fail(command: str, message: object) -> int:
-    sys.stderr.write(f"finetune-kit {command}: {message}\n")
-    return 2
-
-
-def _classify(args: argparse.Namespace) -> int:
+def run_classify(args: argparse.Namespace) -> int:
+    """``finetune-kit classify``: one line (or JSON line) per text."""
     if (args.text is None) == (args.file is None):
-        return _fail("classify", "give either TEXT or --file FILE")
+        return fail("classify", "give either TEXT or --file FILE", 2)
     labels = _labels(args.labels)
     try:
         texts = [args.text] if args.text is not None else read_texts(args.file)
         client = sync_client(None)
     except (OSError, ValueError, openai.OpenAIError) as exc:
-        return _fail("classify", exc)
+        return fail("classify", exc, 2)
     progress = not args.no_progress and len(texts) > 1
+    # The same classification either way; only how the requests travel differs.
+    options: ClassifyKwargs = {
+        "instructions": args.instructions,
+        "technique": args.technique,
+        "abstain_below": args.abstain_below,
+        "base_model": args.base_model,
+    }
     try:
         if args.batch:
             results = classify_batch(
-                texts,
-                labels=labels,
-                model=args.model,
-                client=client,
-                instructions=args.instructions,
-                technique=args.technique,
-                abstain_below=args.abstain_below,
-                base_model=args.base_model,
-                progress=progress,
+                texts, labels=labels, model=args.model, client=client, progress=progress, **options
             )
         else:
             results = classify_many(
@@ -199,30 +135,27 @@ def _classify(args: argparse.Namespace) -> int:
                 labels=labels,
                 model=args.model,
                 client=client,
-                instructions=args.instructions,
-                technique=args.technique,
-                abstain_below=args.abstain_below,
-                base_model=args.base_model,
                 concurrency=args.concurrency,
                 progress=progress,
+                **options,
             )
     except ValueError as exc:
-        return _fail("classify", exc)
+        return fail("classify", exc, 2)
     except openai.APIError as exc:
-        sys.stderr.write(f"finetune-kit classify: {exc}\n")
-        return 1
+        return fail("classify", exc)
     for index, (text, result) in enumerate(zip(texts, results, strict=True)):
         out = _json_line(index, result) if args.as_json else _line(text, result)
         sys.stdout.write(out + "\n")
     return 1 if any(isinstance(r, ClassificationError) for r in results) else 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``finetune-kit evaluate``: the evaluation table, or the comparison of several."""
     try:
         items = evaluation_items(args.file)
         client = sync_client(None)
     except (OSError, ValueError, DatasetError, openai.OpenAIError) as exc:
-        return _fail("evaluate", exc)
+        return fail("evaluate", exc, 2)
     # Read once, scored by each model: the pairs go back into the shape evaluate() reads.
     records = [
         {"messages": [*conversation, {"role": "assistant", "content": gold}]}
@@ -242,10 +175,9 @@ def _evaluate(args: argparse.Namespace) -> int:
                 )
             )
     except ValueError as exc:
-        return _fail("evaluate", exc)
+        return fail("evaluate", exc, 2)
     except openai.APIError as exc:
-        sys.stderr.write(f"finetune-kit evaluate: {exc}\n")
-        return 1
+        return fail("evaluate", exc)
     if args.as_json:
         payload = [e.model_dump(mode="json", exclude={"golds", "predictions"}) for e in evaluations]
         sys.stdout.write(json.dumps(payload if len(payload) > 1 else payload[0], indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""`finetune-kit` commands for the dataset area (see ``_cli.py`` for the conventions).
+"""`finetune-kit` commands for the dataset area (see ``_main.py`` for the conventions).
 
 ``finetune-kit validate FILE [--model M] [--json]`` prints the problems, the statistics and the
 cost estimate of a JSONL training file. Exit codes: 0 valid, 1 errors found, 2 usage error or
@@ -9,67 +9,36 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from collections import Counter
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING
 
 from .._exceptions import DatasetError, TokenizerError
 from ..datasets._dataset import Dataset
-from ..datasets._reports import DatasetKind
+from ._common import caught_warnings, fail, show_warnings
 
 if TYPE_CHECKING:
     import argparse
 
     from ..datasets._reports import CostEstimate, DatasetStats, Problem, ValidationReport
 
-__all__ = ["JSON_SCHEMA_VERSION", "register", "render_text"]
+__all__ = ["JSON_SCHEMA_VERSION", "render_text", "run_validate"]
 
 #: Bumped only when a field of the ``--json`` output changes meaning or disappears.
 JSON_SCHEMA_VERSION = 1
 _SHOWN_PER_CODE = 5
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this area's commands to the ``finetune-kit`` parser."""
-    parser = sub.add_parser(
-        "validate",
-        help="check a JSONL training file: problems, token statistics, cost estimate",
-        description=(
-            "Check a JSONL training file the way the fine-tuning service will, and print its "
-            "problems (line, code, message), token statistics and cost estimate. Exit code: 0 "
-            "valid, 1 errors found, 2 usage error or unreadable file."
-        ),
-    )
-    parser.add_argument("file", metavar="FILE", help="the JSONL file to check")
-    parser.add_argument(
-        "--model",
-        "-m",
-        help="check against this model (training context, encoding, price), e.g. gpt-4.1-mini",
-    )
-    parser.add_argument(
-        "--kind",
-        choices=get_args(DatasetKind),
-        help="force the format instead of detecting it",
-    )
-    parser.add_argument(
-        "--json", action="store_true", dest="as_json", help="print one JSON object instead"
-    )
-    parser.set_defaults(handler=_validate)
-
-
-def _validate(args: argparse.Namespace) -> int:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+def run_validate(args: argparse.Namespace) -> int:
+    """``finetune-kit validate``: problems, statistics and cost of a file."""
+    with caught_warnings() as caught:
         try:
             ds = Dataset.from_jsonl(args.file, kind=args.kind)
             report = ds.validate(model=args.model)
             stats = ds.stats(model=args.model)
             cost = ds.estimate_cost(model=args.model) if args.model else None
         except (DatasetError, TokenizerError) as exc:
-            sys.stderr.write(f"finetune-kit validate: {exc}\n")
-            return 2
-    for warning in caught:
-        sys.stderr.write(f"warning: {warning.message}\n")
+            return fail("validate", exc, 2)
+    show_warnings(caught)
     if args.as_json:
         payload = {
             "schema_version": JSON_SCHEMA_VERSION,

@@ -6,8 +6,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from ..jobs._options import TIERS
 from ._ask import ask
+from ._common import fail
 
 if TYPE_CHECKING:
     import argparse
@@ -18,51 +18,7 @@ if TYPE_CHECKING:
     from ..models._deployments import AzureDeployments
     from ._demo_flow import AzureDemo, DemoSummary
 
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``demo`` to the ``finetune-kit`` parser."""
-    parser = sub.add_parser(
-        "demo",
-        help="run the whole fine-tuning loop on bundled data (local backend, no key needed)",
-        description=(
-            "Validate, estimate, split, upload, fine-tune, evaluate base vs tuned on the "
-            "held-out split and classify a few texts — on the built-in local backend, or with "
-            "--remote on the endpoint your OPENAI_* environment names. --azure runs the same "
-            "loop the Azure OpenAI way, offline: train on a tier, deploy, evaluate and "
-            "classify through the deployment, undeploy."
-        ),
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON summary only")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--remote",
-        action="store_true",
-        help="use the OPENAI_* environment's endpoint (costs money; asks first)",
-    )
-    where.add_argument(
-        "--azure",
-        action="store_true",
-        help=(
-            "the Azure OpenAI path on the local backend: a training tier and a deployment "
-            "(offline; needs the 'azure' extra)"
-        ),
-    )
-    parser.add_argument(
-        "--tier",
-        choices=TIERS,
-        default="global",
-        help="with --azure: the training tier (default: global)",
-    )
-    parser.add_argument("--model", default=None, help="base model to fine-tune")
-    parser.add_argument("--yes", action="store_true", help="do not ask before spending money")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=1.0,
-        help="pace of the local backend's jobs (2 = twice as fast; default 1)",
-    )
-    parser.set_defaults(handler=_demo)
+__all__ = ["run_demo_command"]
 
 
 def _quiet(line: str) -> None:
@@ -74,14 +30,15 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _demo(args: argparse.Namespace) -> int:
+def run_demo_command(args: argparse.Namespace) -> int:
+    """``finetune-kit demo``: the whole loop, locally or on ``--remote``."""
     import openai
 
     from ._demo_flow import DEMO_AZURE_MODEL, DEMO_MODEL, DemoDeclined
 
     model: str = args.model or (DEMO_AZURE_MODEL if args.azure else DEMO_MODEL)
-    say = _quiet if args.json else _say
-    progress = not (args.json or args.no_progress)
+    say = _quiet if args.as_json else _say
+    progress = not (args.as_json or args.no_progress)
     try:
         if args.remote:
             summary = _run_remote(args, model=model, say=say, progress=progress)
@@ -94,13 +51,11 @@ def _demo(args: argparse.Namespace) -> int:
                 azure_tier=args.tier if args.azure else None,
             )
     except DemoDeclined as exc:
-        sys.stderr.write(f"finetune-kit demo: {exc}\n")
-        return 1
+        return fail("demo", exc)
     except (openai.OpenAIError, ImportError, ValueError) as exc:
         # --remote without OPENAI_API_KEY; --azure without the extra; a tier the model lacks
-        sys.stderr.write(f"finetune-kit demo: {exc}\n")
-        return 2
-    if args.json:
+        return fail("demo", exc, 2)
+    if args.as_json:
         sys.stdout.write(json.dumps(summary.as_dict(), sort_keys=True) + "\n")
     else:
         say(

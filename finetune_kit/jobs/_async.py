@@ -10,12 +10,12 @@ worker thread, and only the requests run on the loop.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import openai
 
 from .._core.client import arun_flow, arun_flow_off_loop, resolve_async_client
-from .._core.session import default_session, endpoint_of
 from ._flows import (
-    JobPages,
     checkpoints_flow,
     control_flow,
     create_flow,
@@ -24,63 +24,40 @@ from ._flows import (
     plan_create,
     summary_flow,
 )
-from ._options import (
-    JobOptions,
-    check_client,
-    check_create,
-    check_job_id,
-    check_list,
-    check_retry,
-    check_wait,
-    warn_all,
-)
-from ._raw import JobView
+from ._options import JobOptions, warn_all
 from ._requests import retrieve, single
-from ._watch import watch
+from ._shell import JobShell
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Mapping
 
-    import openai
-    from openai.types.fine_tuning import FineTuningJob
+    from typing_extensions import Unpack
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
     from ..datasets._dataset import Dataset
     from ..models._tuned_model import AsyncTunedModel
+    from ._flows import JobPages
     from ._models import Checkpoint, Event, MetricsRow, MetricsSummary
+    from ._options import JobKwargs
     from ._spec import JobSpec
 
 __all__ = ["AsyncJob"]
 
 
-class AsyncJob(JobView):
+class AsyncJob(JobShell[openai.AsyncOpenAI]):
     """The async sibling of :class:`Job`: the same methods, as coroutines.
 
     :meth:`list` is the one exception: like the SDK's async listings it returns an async
     iterator at once (``async for job in AsyncJob.list(): ...``).
     """
 
-    def __init__(
-        self,
-        raw: FineTuningJob,
-        *,
-        client: openai.AsyncOpenAI | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        check_client(client, sync=False)
-        check_retry(retry)
-        self._raw = raw
-        self._user_client = client
-        self._client = resolve_async_client(client)
-        self._retry = retry
+    _SYNC: ClassVar[bool] = False
+    _resolve = staticmethod(resolve_async_client)
 
     async def _run(self, flow: Flow[Any]) -> Any:
         return await arun_flow(flow, self._client, self._retry)
-
-    def _set_raw(self, raw: FineTuningJob) -> None:
-        self._raw = raw
 
     @classmethod
     async def create(
@@ -88,34 +65,13 @@ class AsyncJob(JobView):
         training: Dataset | str,
         *,
         model: str,
-        validation: Dataset | str | None = None,
-        method: str = "supervised",
-        hyperparameters: Mapping[str, object] | None = None,
-        grader: Mapping[str, object] | None = None,
-        suffix: str | None = None,
-        seed: int | None = None,
-        metadata: Mapping[str, str] | None = None,
-        integrations: Sequence[Mapping[str, object]] | None = None,
-        idempotency_key: str | None = None,
-        tier: str | None = None,
         client: openai.AsyncOpenAI | None = None,
         retry: RetryPolicy | None = None,
+        **options: Unpack[JobKwargs],
     ) -> AsyncJob:
         """Async :meth:`Job.create`; the Dataset work runs off the event loop's thread."""
-        options = JobOptions(
-            model=model,
-            validation=validation,
-            method=method,
-            hyperparameters=hyperparameters,
-            grader=grader,
-            suffix=suffix,
-            seed=seed,
-            metadata=metadata,
-            integrations=integrations,
-            idempotency_key=idempotency_key,
-            tier=tier,
-        )
-        return await cls._start(training, options, client, retry)
+        checked = JobOptions.from_kwargs("AsyncJob.create()", model, options)
+        return await cls._start(training, checked, client, retry)
 
     @classmethod
     async def create_from(
@@ -156,9 +112,7 @@ class AsyncJob(JobView):
         client: openai.AsyncOpenAI | None,
         retry: RetryPolicy | None,
     ) -> AsyncJob:
-        check_create(training, options, client, retry, sync=False)
-        resolved = resolve_async_client(client)
-        endpoint = endpoint_of(resolved, endpoint=default_session().endpoint)
+        resolved, endpoint = cls._for_create(training, options, client, retry)
         plan = await asyncio.to_thread(plan_create, training, options, endpoint=endpoint)
         warn_all(plan.warnings)
         raw = await arun_flow_off_loop(create_flow(plan), resolved, retry)
@@ -173,10 +127,8 @@ class AsyncJob(JobView):
         retry: RetryPolicy | None = None,
     ) -> AsyncJob:
         """Async :meth:`Job.get`."""
-        check_job_id(job_id)
-        check_client(client, sync=False)
-        check_retry(retry)
-        raw = await arun_flow(single(retrieve(job_id)), resolve_async_client(client), retry)
+        resolved = cls._for_get(job_id, client, retry)
+        raw = await arun_flow(single(retrieve(job_id)), resolved, retry)
         return cls(raw, client=client, retry=retry)
 
     @classmethod
@@ -189,10 +141,8 @@ class AsyncJob(JobView):
         retry: RetryPolicy | None = None,
     ) -> AsyncIterator[AsyncJob]:
         """:meth:`Job.list` as an async iterator: ``async for job in AsyncJob.list(): ...``."""
-        wanted = check_list(limit, metadata)
-        check_client(client, sync=False)
-        check_retry(retry)
-        return cls._iterate(JobPages(limit, wanted), resolve_async_client(client), client, retry)
+        pages, resolved = cls._for_list(limit, metadata, client, retry)
+        return cls._iterate(pages, resolved, client, retry)
 
     @classmethod
     async def _iterate(
@@ -203,8 +153,7 @@ class AsyncJob(JobView):
         retry: RetryPolicy | None,
     ) -> AsyncIterator[AsyncJob]:
         while (request := pages.next_request()) is not None:
-            page = await arun_flow(single(request), resolved, retry)
-            for raw in pages.take(page):
+            for raw in pages.take(await arun_flow(single(request), resolved, retry)):
                 yield cls(raw, client=client, retry=retry)
 
     async def refresh(self) -> AsyncJob:
@@ -241,25 +190,10 @@ class AsyncJob(JobView):
         on_event: Callable[[Event], object] | None = None,
     ) -> AsyncTunedModel:
         """Async :meth:`Job.wait` (returns an :class:`AsyncTunedModel`)."""
-        check_wait(timeout, poll_interval, on_event)
-        flow = watch(
-            self._raw,
-            self._retry,
-            self._set_raw,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            progress=progress,
-            on_event=on_event,
-        )
-        raw: FineTuningJob = await self._run(flow)
+        raw = await self._run(self._wait_flow(timeout, poll_interval, progress, on_event))
         from ..models._tuned_model import AsyncTunedModel
 
-        return AsyncTunedModel(
-            cast("str", raw.fine_tuned_model),
-            client=self._user_client,
-            job_id=raw.id,
-            base_model=raw.model,
-        )
+        return self._tuned(AsyncTunedModel, raw)
 
     async def cancel(self) -> AsyncJob:
         """Async :meth:`Job.cancel`."""

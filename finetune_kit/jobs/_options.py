@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypedDict, cast
 
 import openai
 
@@ -38,6 +38,7 @@ __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
     "TIERS",
     "TRAINING_TYPES",
+    "JobKwargs",
     "JobOptions",
     "check_client",
     "check_create",
@@ -150,6 +151,26 @@ def _integrations(value: object) -> tuple[dict[str, Any], ...] | None:
     return tuple(item for item in found if item is not None)
 
 
+class JobKwargs(TypedDict, total=False):
+    """The keywords ``Job.create`` / ``AsyncJob.create`` take besides the data and the model.
+
+    Declared once and taken as ``**options: Unpack[JobKwargs]`` (type checkers and editors see
+    each keyword); :meth:`JobOptions.from_kwargs` checks them and :class:`JobOptions` documents
+    each one.
+    """
+
+    validation: Dataset | str | None
+    method: str
+    hyperparameters: Mapping[str, object] | None
+    grader: Mapping[str, object] | None
+    suffix: str | None
+    seed: int | None
+    metadata: Mapping[str, str] | None
+    integrations: Sequence[Mapping[str, object]] | None
+    idempotency_key: str | None
+    tier: str | None
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """Everything a fine-tuning job is created with, except its training data.
@@ -227,6 +248,20 @@ class JobOptions:
         }
         for name, value in frozen.items():
             object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_kwargs(cls, where: str, model: str, options: Mapping[str, object]) -> JobOptions:
+        """The options an entry point's ``model`` and ``**options`` name, naming the entry
+        point (``where``) when a keyword is none of :class:`JobKwargs`.
+
+        Raises:
+            TypeError: an unknown keyword, or an option of the wrong type.
+            ValueError: as building a :class:`JobOptions`.
+        """
+        unknown = sorted(set(options) - set(JobKwargs.__annotations__))
+        if unknown:
+            raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
+        return cls(model=model, **cast("JobKwargs", options))
 
     @property
     def method_name(self) -> Method:

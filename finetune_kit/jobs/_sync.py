@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import openai
 
 from .._core.client import resolve_client, run_flow
-from .._core.session import default_session, endpoint_of
 from ._flows import (
-    JobPages,
     checkpoints_flow,
     control_flow,
     create_flow,
@@ -16,63 +16,45 @@ from ._flows import (
     plan_create,
     summary_flow,
 )
-from ._options import (
-    JobOptions,
-    check_client,
-    check_create,
-    check_job_id,
-    check_list,
-    check_retry,
-    check_wait,
-    warn_all,
-)
-from ._raw import JobView
+from ._options import JobOptions, warn_all
 from ._requests import retrieve, single
-from ._watch import watch
+from ._shell import JobShell
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping
 
-    import openai
-    from openai.types.fine_tuning import FineTuningJob
+    from typing_extensions import Unpack
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
     from ..datasets._dataset import Dataset
     from ..models._tuned_model import TunedModel
+    from ._flows import JobPages
     from ._models import Checkpoint, Event, MetricsRow, MetricsSummary
+    from ._options import JobKwargs
     from ._spec import JobSpec
 
 __all__ = ["Job"]
 
 
-class Job(JobView):
+class Job(JobShell[openai.OpenAI]):
     """A fine-tuning job on the service, through a sync client.
 
     Get one from :meth:`create`, :meth:`get` or :meth:`list`. The job remembers the client and
     retry policy it was obtained with and uses them for everything it does.
+
+    Args:
+        raw: the SDK's job object.
+        client: the client to use; omitted, the default one.
+        retry: the retry policy; omitted, the default one.
     """
 
-    def __init__(
-        self,
-        raw: FineTuningJob,
-        *,
-        client: openai.OpenAI | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        check_client(client, sync=True)
-        check_retry(retry)
-        self._raw = raw
-        self._user_client = client
-        self._client = resolve_client(client)
-        self._retry = retry
+    _SYNC: ClassVar[bool] = True
+    _resolve = staticmethod(resolve_client)
 
     def _run(self, flow: Flow[Any]) -> Any:
         return run_flow(flow, self._client, self._retry)
-
-    def _set_raw(self, raw: FineTuningJob) -> None:
-        self._raw = raw
 
     @classmethod
     def create(
@@ -80,66 +62,36 @@ class Job(JobView):
         training: Dataset | str,
         *,
         model: str,
-        validation: Dataset | str | None = None,
-        method: str = "supervised",
-        hyperparameters: Mapping[str, object] | None = None,
-        grader: Mapping[str, object] | None = None,
-        suffix: str | None = None,
-        seed: int | None = None,
-        metadata: Mapping[str, str] | None = None,
-        integrations: Sequence[Mapping[str, object]] | None = None,
-        idempotency_key: str | None = None,
-        tier: str | None = None,
         client: openai.OpenAI | None = None,
         retry: RetryPolicy | None = None,
+        **options: Unpack[JobKwargs],
     ) -> Job:
         """Start a fine-tuning job; a retried request never creates a second one.
 
-        The keywords are those of :class:`JobOptions` (see there); this builds one and calls
+        This builds a :class:`JobOptions` from ``model`` and ``options`` and calls
         :meth:`create_from`.
 
         Args:
             training: a Dataset (validated and uploaded, or an identical upload reused) or the
                 id of an uploaded file (``file-...``; a path is refused: load it as a Dataset).
             model: the base model (or a fine-tuned one to continue from).
-            validation: validation data, like ``training``.
-            method: ``"supervised"``, ``"dpo"`` or ``"reinforcement"``.
-            hyperparameters: the method's hyperparameters.
-            grader: the RFT grader config (required for, and only for, reinforcement).
-            suffix: 1 to 64 characters added to the fine-tuned model's name.
-            seed: for reproducible training.
-            metadata: up to 15 key/value strings to tag the job with.
-            integrations: e.g. ``[{"type": "wandb", "wandb": {"project": "..."}}]``.
-            idempotency_key: use this key instead of a fresh one per call; a job that already
-                carries it is returned instead of creating another (even from another run).
-            tier: Azure OpenAI's training tier (``"standard"``, ``"global"``,
-                ``"developer"``), sent as ``trainingType``; only on an Azure client, and only
-                a tier the model offers there.
             client: the client to use; omitted, the default one.
             retry: the retry policy; omitted, the default one.
+            **options: ``validation``, ``method``, ``hyperparameters``, ``grader``,
+                ``suffix``, ``seed``, ``metadata``, ``integrations``, ``idempotency_key`` and
+                ``tier``, each described at :class:`JobOptions`.
 
         Raises:
-            TypeError: an argument has the wrong type (before any request).
+            TypeError: an argument has the wrong type, or is none of these (before any
+                request).
             ValueError: an argument has a wrong value, or arguments contradict each other
                 (including a tier off Azure or one the model does not offer).
             DatasetError: the data does not fit the method or model (before any request).
             DatasetValidationError: a Dataset has validation errors.
             FineTuningUnavailableError: the service refuses to create jobs for this caller.
         """
-        options = JobOptions(
-            model=model,
-            validation=validation,
-            method=method,
-            hyperparameters=hyperparameters,
-            grader=grader,
-            suffix=suffix,
-            seed=seed,
-            metadata=metadata,
-            integrations=integrations,
-            idempotency_key=idempotency_key,
-            tier=tier,
-        )
-        return cls._start(training, options, client, retry)
+        checked = JobOptions.from_kwargs("Job.create()", model, options)
+        return cls._start(training, checked, client, retry)
 
     @classmethod
     def create_from(
@@ -184,11 +136,8 @@ class Job(JobView):
         client: openai.OpenAI | None,
         retry: RetryPolicy | None,
     ) -> Job:
-        check_create(training, options, client, retry, sync=True)
-        resolved = resolve_client(client)
-        plan = plan_create(
-            training, options, endpoint=endpoint_of(resolved, endpoint=default_session().endpoint)
-        )
+        resolved, endpoint = cls._for_create(training, options, client, retry)
+        plan = plan_create(training, options, endpoint=endpoint)
         warn_all(plan.warnings)
         raw = run_flow(create_flow(plan), resolved, retry)
         return cls(raw, client=client, retry=retry)
@@ -202,11 +151,8 @@ class Job(JobView):
         Raises:
             openai.NotFoundError: there is no such job.
         """
-        check_job_id(job_id)
-        check_client(client, sync=True)
-        check_retry(retry)
-        raw = run_flow(single(retrieve(job_id)), resolve_client(client), retry)
-        return cls(raw, client=client, retry=retry)
+        resolved = cls._for_get(job_id, client, retry)
+        return cls(run_flow(single(retrieve(job_id)), resolved, retry), client=client, retry=retry)
 
     @classmethod
     def list(
@@ -228,10 +174,8 @@ class Job(JobView):
         Returns:
             A lazy iterator: ``list(Job.list(limit=20))`` for a list.
         """
-        wanted = check_list(limit, metadata)
-        check_client(client, sync=True)
-        check_retry(retry)
-        return cls._iterate(JobPages(limit, wanted), resolve_client(client), client, retry)
+        pages, resolved = cls._for_list(limit, metadata, client, retry)
+        return cls._iterate(pages, resolved, client, retry)
 
     @classmethod
     def _iterate(
@@ -242,8 +186,7 @@ class Job(JobView):
         retry: RetryPolicy | None,
     ) -> Iterator[Job]:
         while (request := pages.next_request()) is not None:
-            page = run_flow(single(request), resolved, retry)
-            for raw in pages.take(page):
+            for raw in pages.take(run_flow(single(request), resolved, retry)):
                 yield cls(raw, client=client, retry=retry)
 
     def refresh(self) -> Job:
@@ -298,26 +241,11 @@ class Job(JobView):
             TypeError: an argument has the wrong type (before any request).
             ValueError: ``poll_interval`` is not positive (before any request).
         """
-        check_wait(timeout, poll_interval, on_event)
-        flow = watch(
-            self._raw,
-            self._retry,
-            self._set_raw,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            progress=progress,
-            on_event=on_event,
-        )
-        raw: FineTuningJob = self._run(flow)
+        raw = self._run(self._wait_flow(timeout, poll_interval, progress, on_event))
         # Imported on use: the model handle pulls in the classification stack.
         from ..models._tuned_model import TunedModel
 
-        return TunedModel(
-            cast("str", raw.fine_tuned_model),
-            client=self._user_client,
-            job_id=raw.id,
-            base_model=raw.model,
-        )
+        return self._tuned(TunedModel, raw)
 
     def cancel(self) -> Job:
         """Ask the service to cancel the job; returns ``self`` (updated)."""
