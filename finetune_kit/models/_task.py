@@ -25,6 +25,7 @@ from ..classification._options import ClassifyOptions, check_texts
 from ..classification._prompts import system_prompt
 from ..datasets._dataset import Dataset
 from ..evaluate import Evaluation, evaluation_items
+from ._keywords import check_keywords
 
 if TYPE_CHECKING:
     import os
@@ -309,7 +310,5 @@ class ClassificationTask:
 def _checked(where: str, options: Mapping[str, object]) -> ClassifyOptions:
     # Checked here too: ClassifyOptions would take instructions/examples, which the task's
     # prompt replaces, so they are unknown keywords of the task.
-    unknown = sorted(set(options) - set(TaskKwargs.__annotations__))
-    if unknown:
-        raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
+    check_keywords(where, options, TaskKwargs.__annotations__)
     return ClassifyOptions.from_kwargs(where, options)

@@ -23,6 +23,7 @@ from ..classification._capabilities import client_type_error
 from ..classification._options import ClassifyKwargs, ClassifyOptions, check_model
 from ..evaluate import Evaluation, evaluation_items
 from ._deploy import AsyncDeployMixin, DeployMixin
+from ._keywords import check_keywords
 
 if TYPE_CHECKING:
     import os
@@ -201,11 +202,7 @@ class _ModelHandle(Generic[ClientT]):
     def _chat(
         self, client: openai.OpenAI | openai.AsyncOpenAI, text: TextInput, options: ChatKwargs
     ) -> Flow[str]:
-        unknown = sorted(set(options) - set(ChatKwargs.__annotations__))
-        if unknown:
-            raise TypeError(
-                f"{self._where('chat')} got an unexpected keyword argument {unknown[0]!r}"
-            )
+        check_keywords(self._where("chat"), options, ChatKwargs.__annotations__)
         return _chat_flow(self.name, _classify.capability_key(client, self.name), text, options)
 
     def _classify_options(self, method: str, options: ClassifyKwargs) -> ClassifyOptions:
