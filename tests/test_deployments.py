@@ -204,6 +204,21 @@ def test_arguments_are_checked_at_the_call(
     assert service.faults.seen == []
 
 
+async def test_an_unknown_keyword_names_the_method(service: Service) -> None:
+    with pytest.raises(
+        TypeError, match=r"^AzureDeployments\.deploy\(\) got an unexpected .*'size'"
+    ):
+        _sync(service).deploy(MODEL, size=2)  # type: ignore[call-arg]
+    deployments = AsyncAzureDeployments(service.resource(), credential=AsyncStaticToken())
+    try:
+        with pytest.raises(TypeError, match=r"^AsyncAzureDeployments\.deploy\(\) got an"):
+            await deployments.deploy(MODEL, wiat=False)  # type: ignore[call-arg]
+    finally:
+        await deployments.close()
+
+    assert service.faults.seen == []
+
+
 def _unused(_: Callable[[], Awaitable[None]]) -> None:  # keeps the imported names honest
     return None
 

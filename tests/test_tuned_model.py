@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import openai
@@ -290,3 +291,106 @@ async def test_async_classify_batch(api: respx.Router, async_client: openai.Asyn
     )
 
     assert [r.label for r in results if isinstance(r, Classification)] == ["bird"]
+
+
+@pytest.mark.parametrize(
+    ("method", "where"),
+    [
+        ("chat", "TunedModel.chat()"),
+        ("classify", "TunedModel.classify()"),
+        ("classify_many", "TunedModel.classify_many()"),
+        ("classify_batch", "TunedModel.classify_batch()"),
+        ("evaluate", "TunedModel.evaluate()"),
+    ],
+)
+def test_an_unknown_keyword_names_the_method(
+    api: respx.Router, client: openai.OpenAI, method: str, where: str
+) -> None:
+    route = api.route().respond(500)
+    first: dict[str, Any] = {
+        "chat": "hi",
+        "classify": "hi",
+        "classify_many": ["hi"],
+        "classify_batch": ["hi"],
+        "evaluate": [{"text": "hi", "label": "cat"}],
+    }
+    labels = {} if method in ("chat", "evaluate") else {"labels": LABELS}
+
+    with pytest.raises(
+        TypeError, match=rf"^{re.escape(where)} got an unexpected keyword .*'tempo'"
+    ):
+        getattr(TunedModel(NAME, client=client), method)(first[method], tempo=1, **labels)
+
+    assert not route.called
+
+
+async def test_an_unknown_keyword_names_the_async_method(
+    api: respx.Router, async_client: openai.AsyncOpenAI
+) -> None:
+    route = api.route().respond(500)
+    model = AsyncTunedModel(NAME, client=async_client)
+
+    with pytest.raises(TypeError, match=r"^AsyncTunedModel\.chat\(\) got an unexpected"):
+        await model.chat("hi", **cast("Any", {"temprature": 0.1}))
+    with pytest.raises(TypeError, match=r"^AsyncTunedModel\.classify\(\) got an unexpected"):
+        await model.classify("hi", labels=LABELS, **cast("Any", {"model": "gpt-4o"}))
+
+    assert not route.called
+
+
+def test_evaluate_with_instructions_takes_few_shot_examples_and_reasks(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    route = api.post("/chat/completions").mock(side_effect=_by_text)
+
+    evaluation = TunedModel(NAME, client=client).evaluate(
+        [{"text": "it barks", "label": "dog"}],
+        labels=LABELS,
+        instructions="Which animal?",
+        examples=[("purr", "cat")],
+        reasks=0,
+        progress=False,
+    )
+
+    (body,) = bodies(route)
+    assert evaluation.accuracy == 1.0
+    assert body["messages"][0]["content"].startswith("Which animal?")
+    assert [m["content"] for m in body["messages"][1:]] == ["purr", "cat", "it barks"]
+
+
+def test_evaluate_refuses_examples_it_could_not_send(client: openai.OpenAI) -> None:
+    # Without instructions each example goes out exactly as in the data: no room for shots.
+    with pytest.raises(ValueError, match=r"TunedModel.evaluate\(\): examples need instructions="):
+        TunedModel(NAME, client=client).evaluate(
+            [{"text": "it barks", "label": "dog"}], examples=[("purr", "cat")], progress=False
+        )
+
+
+def test_a_call_may_name_another_base_model_than_the_handle(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    route = api.post("/chat/completions").mock(side_effect=_by_text)
+    model = TunedModel("pets-deployment", client=client, base_model="gpt-4o-mini")
+
+    model.classify("it barks", labels=LABELS, base_model="gpt-3.5-turbo")
+
+    # cat, dog in cl100k_base (gpt-3.5-turbo's encoding), not o200k_base (the handle's)
+    assert bodies(route)[0]["logit_bias"] == {"4719": 100, "18964": 100}
+
+
+def test_classify_batch_takes_every_classify_option(
+    api: respx.Router, client: openai.OpenAI
+) -> None:
+    fake = FakeBatchService(api)
+
+    TunedModel(NAME, client=client).classify_batch(
+        ["a dog"],
+        labels=["cat", "dog"],
+        technique="logit_bias",
+        instructions="Which pet?",
+        reasks=0,
+        progress=False,
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+
+    assert "Which pet?" in fake.inputs[0][0]["body"]["messages"][0]["content"]

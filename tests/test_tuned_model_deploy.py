@@ -270,3 +270,20 @@ async def test_shutdown_date_falls_back_to_the_clients_endpoint(
     # Another OpenAI-compatible server has no dates at all.
     other = openai.OpenAI(api_key="k", base_url=BASE_URL)
     assert TunedModel(MODEL, client=other).shutdown_date() is None
+
+
+async def test_an_unknown_deploy_keyword_names_the_method(service: Service) -> None:
+    # **options takes anything at run time: the method refuses what DeployKwargs lacks.
+    model = TunedModel(MODEL)
+    with pytest.raises(TypeError, match=r"^TunedModel\.deploy\(\) got an unexpected .*'size'"):
+        _deploy(service, model, size=2)
+    amodel = AsyncTunedModel(MODEL)
+    with pytest.raises(TypeError, match=r"^AsyncTunedModel\.deploy\(\) got an unexpected"):
+        await amodel.deploy(
+            service.resource(),
+            credential=AsyncStaticToken(),
+            progress=False,
+            capcity=2,  # type: ignore[call-arg]
+        )
+
+    assert service.faults.seen == []

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._core.clock import SYSTEM_CLOCK
 from .._core.progress import progress_bar
@@ -39,9 +39,12 @@ from ._hosting import estimate_hosting_cost, idle_warning
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack
 
+    from .._core.client import Flow
     from .._core.retry import RetryPolicy
+    from ._deployments import _Deployments
+    from ._keywords import DeployKwargs
 
 __all__ = ["AsyncDeployMixin", "DeployMixin"]
 
@@ -96,6 +99,28 @@ class _Deployable:
             warnings.warn(message, FinetuneKitWarning, stacklevel=3)
         return self._deployed(deployment)
 
+    # The two steps, written once as flows (each mixin runs them on its own shell).
+
+    def _deploying(
+        self, deployments: _Deployments[Any], progress: bool, options: DeployKwargs
+    ) -> Flow[Self]:
+        target = self._target(options.get("name"))
+        bar, on_state = _bar(progress, target)
+        where = f"{type(self).__name__}.deploy()"
+        with bar:
+            found = yield from deployments._deploy(
+                self.model_id, {**options, "name": target}, where, on_state
+            )
+        return self._finished(found)
+
+    def _undeploying(self, deployments: _Deployments[Any], name: str | None) -> Flow[bool]:
+        target = self._target(name)
+        found = yield from deployments._get(target)
+        if found is None:
+            return False
+        self._check_serves(cast("Deployment", found))
+        return (yield from deployments._undeploy(target))
+
 
 def _bar(enabled: bool, name: str) -> tuple[Any, Callable[[Deployment], None]]:
     bar = progress_bar(total=None, enabled=enabled, description=f"deploying {name}", unit="check")
@@ -122,13 +147,10 @@ class DeployMixin(_Deployable):
         self,
         resource: AzureResource,
         *,
-        name: str | None = None,
-        sku: str = "Standard",
-        capacity: int = 1,
         credential: object | None = None,
-        wait: bool = True,
         progress: bool = True,
         retry: RetryPolicy | None = None,
+        **options: Unpack[DeployKwargs],
     ) -> Self:
         """Deploy this model on an Azure OpenAI resource and return a handle that uses it.
 
@@ -140,42 +162,32 @@ class DeployMixin(_Deployable):
 
         Args:
             resource: the Azure OpenAI resource to deploy on.
-            name: the deployment name; default: derived from the model id.
-            sku: the deployment type (``Standard``, ``GlobalStandard``, ``Developer``, ...).
-            capacity: the SKU capacity.
             credential: an ``azure-identity`` credential (``DefaultAzureCredential()`` when
                 omitted; needs the ``azure`` extra).
-            wait: wait until the deployment answers (``provisioningState`` Succeeded).
             progress: show provisioning progress.
             retry: how control-plane requests are retried (its clock and sleep time the
                 polling).
+            **options: ``name`` (default: derived from the model id), ``sku`` (default
+                ``Standard``), ``capacity`` (default 1) and ``wait`` (wait until the
+                deployment answers; default True), as for
+                :meth:`~finetune_kit.AzureDeployments.deploy`.
 
         Returns:
             A handle on the same data-plane client whose ``name`` is the deployment name
             (``.model_id`` keeps the fine-tuned id, ``.deployment`` what ARM reported).
 
         Raises:
+            TypeError: an unknown keyword, or an argument of the wrong type.
             DeploymentError: ARM refused (permissions, quota, region, name in use) or the
                 deployment failed or did not finish in time.
             ImportError: the ``azure`` extra is not installed.
         """
         _check_resource(resource)
         deployments = AzureDeployments(resource, credential=credential, retry=retry)
-        target = self._target(name)
-        bar, on_state = _bar(progress, target)
         try:
-            with bar:
-                found = deployments.deploy(
-                    self.model_id,
-                    name=target,
-                    sku=sku,
-                    capacity=capacity,
-                    wait=wait,
-                    on_state=on_state,
-                )
+            return cast("Self", deployments._run(self._deploying(deployments, progress, options)))
         finally:
             deployments.close()
-        return self._finished(found)
 
     def undeploy(
         self,
@@ -203,13 +215,8 @@ class DeployMixin(_Deployable):
         """
         _check_resource(resource)
         deployments = AzureDeployments(resource, credential=credential, retry=retry)
-        target = self._target(name)
         try:
-            found = deployments.get(target)
-            if found is None:
-                return False
-            self._check_serves(found)
-            return deployments.undeploy(target)
+            return cast("bool", deployments._run(self._undeploying(deployments, name)))
         finally:
             deployments.close()
 
@@ -221,32 +228,19 @@ class AsyncDeployMixin(_Deployable):
         self,
         resource: AzureResource,
         *,
-        name: str | None = None,
-        sku: str = "Standard",
-        capacity: int = 1,
         credential: object | None = None,
-        wait: bool = True,
         progress: bool = True,
         retry: RetryPolicy | None = None,
+        **options: Unpack[DeployKwargs],
     ) -> Self:
         """See :meth:`TunedModel.deploy <DeployMixin.deploy>`."""
         _check_resource(resource)
         deployments = AsyncAzureDeployments(resource, credential=credential, retry=retry)
-        target = self._target(name)
-        bar, on_state = _bar(progress, target)
         try:
-            with bar:
-                found = await deployments.deploy(
-                    self.model_id,
-                    name=target,
-                    sku=sku,
-                    capacity=capacity,
-                    wait=wait,
-                    on_state=on_state,
-                )
+            flow = self._deploying(deployments, progress, options)
+            return cast("Self", await deployments._run(flow))
         finally:
             await deployments.close()
-        return self._finished(found)
 
     async def undeploy(
         self,
@@ -259,12 +253,7 @@ class AsyncDeployMixin(_Deployable):
         """See :meth:`TunedModel.undeploy <DeployMixin.undeploy>`."""
         _check_resource(resource)
         deployments = AsyncAzureDeployments(resource, credential=credential, retry=retry)
-        target = self._target(name)
         try:
-            found = await deployments.get(target)
-            if found is None:
-                return False
-            self._check_serves(found)
-            return await deployments.undeploy(target)
+            return cast("bool", await deployments._run(self._undeploying(deployments, name)))
         finally:
             await deployments.close()

@@ -32,14 +32,17 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 from .._core.client import Request, Sleep, arun_flow, run_flow
 from .._exceptions import DeploymentError
+from ._keywords import DeployKwargs, check_keywords
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    from typing_extensions import Unpack
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
@@ -253,6 +256,9 @@ class _AsyncArm:
         await self._client.close()
 
 
+ArmT = TypeVar("ArmT", _Arm, _AsyncArm)
+
+
 def _http_request(
     client: Any, resource: AzureResource, method: str, path: str, body: object | None
 ) -> tuple[Any, bool]:
@@ -431,21 +437,25 @@ def _check_model(model: object, sku: object, capacity: object) -> None:
         raise ValueError(f"capacity must be a positive integer, not {capacity!r}")
 
 
-class _Deployments:
+class _Deployments(Generic[ArmT]):
     """What both shells share: arguments checked once, flows built once."""
+
+    _transport: type[ArmT]
 
     def __init__(
         self,
         resource: AzureResource,
         *,
-        retry: RetryPolicy | None,
-        timeout: float,
-        poll_interval: float,
+        credential: object | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 1800.0,
+        poll_interval: float = 10.0,
     ) -> None:
         if not isinstance(resource, AzureResource):
             raise TypeError(f"resource must be an AzureResource, not {type(resource).__name__}")
         self.resource = resource
         self._options = _Options(timeout, poll_interval, retry)
+        self._arm: ArmT = self._transport(resource, credential)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(account={self.resource.account!r})"
@@ -453,21 +463,21 @@ class _Deployments:
     def _deploy(
         self,
         model: str,
-        name: str | None,
-        sku: str,
-        capacity: int,
-        wait: bool,
+        options: DeployKwargs,
+        where: str,
         on_state: Callable[[Deployment], None] | None = None,
     ) -> Flow[Deployment]:
+        check_keywords(where, options, DeployKwargs.__annotations__)
+        sku, capacity = options.get("sku", "Standard"), options.get("capacity", 1)
         _check_model(model, sku, capacity)
         o = self._options
         return deploy_flow(
             self.resource,
             model,
-            name=name or deployment_name_for(model),
+            name=options.get("name") or deployment_name_for(model),
             sku=sku,
             capacity=capacity,
-            wait=wait,
+            wait=options.get("wait", True),
             timeout=o.timeout,
             poll_interval=o.poll_interval,
             clock=o.clock(),
@@ -484,7 +494,7 @@ class _Deployments:
         return _one(_get(self.resource.path(name)))
 
 
-class AzureDeployments(_Deployments):
+class AzureDeployments(_Deployments[_Arm]):
     """Deploy and undeploy fine-tuned models on an Azure OpenAI resource.
 
     Args:
@@ -495,17 +505,7 @@ class AzureDeployments(_Deployments):
         poll_interval: seconds between provisioning checks.
     """
 
-    def __init__(
-        self,
-        resource: AzureResource,
-        *,
-        credential: object | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 1800.0,
-        poll_interval: float = 10.0,
-    ) -> None:
-        super().__init__(resource, retry=retry, timeout=timeout, poll_interval=poll_interval)
-        self._arm = _Arm(resource, credential)
+    _transport = _Arm
 
     def _run(self, flow: Flow[Any]) -> Any:
         return run_flow(flow, cast("Any", self._arm), self._options.retry)
@@ -514,19 +514,28 @@ class AzureDeployments(_Deployments):
         self,
         model: str,
         *,
-        name: str | None = None,
-        sku: str = "Standard",
-        capacity: int = 1,
-        wait: bool = True,
         on_state: Callable[[Deployment], None] | None = None,
+        **options: Unpack[DeployKwargs],
     ) -> Deployment:
         """Deploy ``model`` (idempotent: an existing deployment of it is reused).
 
         Fine-tuned deployments are billed per hour while they exist, called or not; Azure
         deletes one left without calls for 15 days (the model stays, and can be redeployed).
-        ``on_state`` is called with the deployment as first seen and after each poll.
+
+        Args:
+            model: the fine-tuned model id.
+            on_state: called with the deployment as first seen and after each poll.
+            **options: ``name``, the deployment name (default: derived from ``model``);
+                ``sku``, the deployment type (``Standard`` by default, ``GlobalStandard``,
+                ``Developer``, ...); ``capacity``, the SKU capacity (default 1); ``wait``,
+                wait until ``provisioningState`` is Succeeded (default True).
+
+        Raises:
+            TypeError: an unknown keyword, a model or sku that is not a string.
+            ValueError: a capacity below 1.
+            DeploymentError: ARM refused or the deployment failed.
         """
-        flow = self._deploy(model, name, sku, capacity, wait, on_state)
+        flow = self._deploy(model, options, "AzureDeployments.deploy()", on_state)
         return cast("Deployment", self._run(flow))
 
     def get(self, name: str) -> Deployment | None:
@@ -542,20 +551,10 @@ class AzureDeployments(_Deployments):
         self._arm.close()
 
 
-class AsyncAzureDeployments(_Deployments):
+class AsyncAzureDeployments(_Deployments[_AsyncArm]):
     """The async sibling of :class:`AzureDeployments` (same arguments, same guarantees)."""
 
-    def __init__(
-        self,
-        resource: AzureResource,
-        *,
-        credential: object | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 1800.0,
-        poll_interval: float = 10.0,
-    ) -> None:
-        super().__init__(resource, retry=retry, timeout=timeout, poll_interval=poll_interval)
-        self._arm = _AsyncArm(resource, credential)
+    _transport = _AsyncArm
 
     async def _run(self, flow: Flow[Any]) -> Any:
         return await arun_flow(flow, cast("Any", self._arm), self._options.retry)
@@ -564,14 +563,11 @@ class AsyncAzureDeployments(_Deployments):
         self,
         model: str,
         *,
-        name: str | None = None,
-        sku: str = "Standard",
-        capacity: int = 1,
-        wait: bool = True,
         on_state: Callable[[Deployment], None] | None = None,
+        **options: Unpack[DeployKwargs],
     ) -> Deployment:
         """See :meth:`AzureDeployments.deploy`."""
-        flow = self._deploy(model, name, sku, capacity, wait, on_state)
+        flow = self._deploy(model, options, "AsyncAzureDeployments.deploy()", on_state)
         return cast("Deployment", await self._run(flow))
 
     async def get(self, name: str) -> Deployment | None:

@@ -11,7 +11,7 @@ from the start, so a base model can answer too and training teaches nothing it w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from ..classification._classify import (
     aclassify_with,
@@ -25,19 +25,34 @@ from ..classification._options import ClassifyOptions, check_texts
 from ..classification._prompts import system_prompt
 from ..datasets._dataset import Dataset
 from ..evaluate import Evaluation, evaluation_items
+from ._keywords import check_keywords
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import openai
+    from typing_extensions import Unpack
 
     from .._core.retry import RetryPolicy
     from ..classification._classify import Classification, ItemResult, LabelsInput
     from ..classification._prompts import TextInput
     from ..classification._results import TechniqueChoice
 
-__all__ = ["ClassificationTask"]
+__all__ = ["ClassificationTask", "TaskKwargs"]
+
+R = TypeVar("R")
+
+
+class TaskKwargs(TypedDict, total=False):
+    """The options every :class:`ClassificationTask` call takes besides the model, the client
+    and ``retry`` (each described at :class:`~finetune_kit.ClassifyOptions`): the task's own
+    prompt takes the place of ``instructions`` and ``examples``."""
+
+    technique: TechniqueChoice
+    abstain_below: float | None
+    reasks: int
+    base_model: str | None
 
 
 class ClassificationTask:
@@ -105,27 +120,24 @@ class ClassificationTask:
         *,
         model: str,
         client: openai.OpenAI | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        reasks: int = 2,
-        base_model: str | None = None,
+        **options: Unpack[TaskKwargs],
     ) -> Classification:
         """Classify ``text`` with ``model``, sending exactly the task's training prompt.
 
-        The arguments are those of :func:`~finetune_kit.classify`.
+        Args:
+            text: the text to classify.
+            model: the model (or Azure deployment) to ask.
+            client: an ``openai.OpenAI`` client; omitted, one is built from ``OPENAI_*``.
+            retry: how transient errors are retried.
+            **options: ``technique``, ``abstain_below``, ``reasks``, ``base_model``, each
+                described at :class:`~finetune_kit.ClassifyOptions` (the task's prompt takes
+                the place of ``instructions`` and ``examples``).
+
+        Raises:
+            TypeError: an unknown keyword, or an argument of the wrong type.
         """
-        options = _options(technique, abstain_below, reasks, base_model)
-        return classify_with(
-            self._prompt(text),
-            self.labels,
-            model,
-            client,
-            options,
-            retry,
-            as_trained=True,
-            where="ClassificationTask.classify()",
-        )
+        return self._one(classify_with, "classify", text, model, client, retry, options)
 
     async def aclassify(
         self,
@@ -133,24 +145,11 @@ class ClassificationTask:
         *,
         model: str,
         client: openai.AsyncOpenAI | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        reasks: int = 2,
-        base_model: str | None = None,
+        **options: Unpack[TaskKwargs],
     ) -> Classification:
         """The async sibling of :meth:`classify`."""
-        options = _options(technique, abstain_below, reasks, base_model)
-        return await aclassify_with(
-            self._prompt(text),
-            self.labels,
-            model,
-            client,
-            options,
-            retry,
-            as_trained=True,
-            where="ClassificationTask.aclassify()",
-        )
+        return await self._one(aclassify_with, "aclassify", text, model, client, retry, options)
 
     def classify_many(
         self,
@@ -158,27 +157,18 @@ class ClassificationTask:
         *,
         model: str,
         client: openai.OpenAI | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        reasks: int = 2,
-        base_model: str | None = None,
         concurrency: int = 8,
         progress: bool = True,
+        **options: Unpack[TaskKwargs],
     ) -> list[ItemResult]:
-        """:meth:`classify` for many texts (see :func:`~finetune_kit.classify_many`)."""
-        options = _options(technique, abstain_below, reasks, base_model)
-        return run_many(
-            [self._prompt(t) for t in check_texts(texts)],
-            self.labels,
-            model,
-            client,
-            options,
-            retry,
-            concurrency,
-            progress,
-            as_trained=True,
-            where="ClassificationTask.classify_many()",
+        """:meth:`classify` for many texts (see :func:`~finetune_kit.classify_many`).
+
+        ``concurrency`` requests are in flight at once; ``progress`` shows a progress bar;
+        the other arguments are those of :meth:`classify`.
+        """
+        return self._many(
+            run_many, "classify_many", texts, model, client, retry, concurrency, progress, options
         )
 
     async def aclassify_many(
@@ -187,27 +177,14 @@ class ClassificationTask:
         *,
         model: str,
         client: openai.AsyncOpenAI | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        reasks: int = 2,
-        base_model: str | None = None,
         concurrency: int = 8,
         progress: bool = True,
+        **options: Unpack[TaskKwargs],
     ) -> list[ItemResult]:
         """The async sibling of :meth:`classify_many`."""
-        options = _options(technique, abstain_below, reasks, base_model)
-        return await arun_many(
-            [self._prompt(t) for t in check_texts(texts)],
-            self.labels,
-            model,
-            client,
-            options,
-            retry,
-            concurrency,
-            progress,
-            as_trained=True,
-            where="ClassificationTask.aclassify_many()",
+        return await self._many(
+            arun_many, "aclassify_many", texts, model, client, retry, concurrency, progress, options
         )
 
     def evaluate(
@@ -216,12 +193,10 @@ class ClassificationTask:
         *,
         model: str,
         client: openai.OpenAI | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        base_model: str | None = None,
         concurrency: int = 8,
         progress: bool = True,
+        **options: Unpack[TaskKwargs],
     ) -> Evaluation:
         """Score ``model`` on labelled held-out data, asked exactly as in training.
 
@@ -233,22 +208,10 @@ class ClassificationTask:
         The other arguments are those of :meth:`classify_many`.
         """
         texts, golds = self._held_out(data)
-        options = _options(technique, abstain_below, 2, base_model)
-        results = run_many(
-            texts,
-            self.labels,
-            model,
-            client,
-            options,
-            retry,
-            concurrency,
-            progress,
-            as_trained=True,
-            where="ClassificationTask.evaluate()",
+        results = self._many(
+            run_many, "evaluate", texts, model, client, retry, concurrency, progress, options
         )
-        return Evaluation.from_predictions(
-            golds, results, labels=self.labels.names, model=model, inputs=texts
-        )
+        return self._score(golds, results, model, texts)
 
     async def aevaluate(
         self,
@@ -256,33 +219,79 @@ class ClassificationTask:
         *,
         model: str,
         client: openai.AsyncOpenAI | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        base_model: str | None = None,
         concurrency: int = 8,
         progress: bool = True,
+        **options: Unpack[TaskKwargs],
     ) -> Evaluation:
         """The async sibling of :meth:`evaluate`."""
         texts, golds = self._held_out(data)
-        options = _options(technique, abstain_below, 2, base_model)
-        results = await arun_many(
-            texts,
+        results = await self._many(
+            arun_many, "aevaluate", texts, model, client, retry, concurrency, progress, options
+        )
+        return self._score(golds, results, model, texts)
+
+    # --- helpers: each call built once, run by the sync or the async runner ---------------
+
+    def _one(
+        self,
+        run: Callable[..., R],
+        method: str,
+        text: str,
+        model: str,
+        client: openai.OpenAI | openai.AsyncOpenAI | None,
+        retry: RetryPolicy | None,
+        options: TaskKwargs,
+    ) -> R:
+        # ``run`` is classify_with or aclassify_with.
+        where = f"ClassificationTask.{method}()"
+        checked = _checked(where, options)
+        return run(
+            self._prompt(text),
             self.labels,
             model,
             client,
-            options,
+            checked,
+            retry,
+            as_trained=True,
+            where=where,
+        )
+
+    def _many(
+        self,
+        run: Callable[..., R],
+        method: str,
+        texts: Sequence[TextInput],
+        model: str,
+        client: openai.OpenAI | openai.AsyncOpenAI | None,
+        retry: RetryPolicy | None,
+        concurrency: int,
+        progress: bool,
+        options: TaskKwargs,
+    ) -> R:
+        # ``run`` is run_many or arun_many; texts already sent as trained pass unchanged.
+        where = f"ClassificationTask.{method}()"
+        checked = _checked(where, options)
+        prompts = [self._prompt(t) for t in check_texts(texts)]
+        return run(
+            prompts,
+            self.labels,
+            model,
+            client,
+            checked,
             retry,
             concurrency,
             progress,
             as_trained=True,
-            where="ClassificationTask.aevaluate()",
+            where=where,
         )
+
+    def _score(
+        self, golds: list[str], results: list[ItemResult], model: str, texts: list[TextInput]
+    ) -> Evaluation:
         return Evaluation.from_predictions(
             golds, results, labels=self.labels.names, model=model, inputs=texts
         )
-
-    # --- helpers -------------------------------------------------------------------------
 
     def _prompt(self, text: TextInput) -> TextInput:
         return self.messages(text) if isinstance(text, str) else text
@@ -298,9 +307,8 @@ class ClassificationTask:
         return texts, golds
 
 
-def _options(
-    technique: TechniqueChoice, abstain_below: float | None, reasks: int, base_model: str | None
-) -> ClassifyOptions:
-    return ClassifyOptions.of(
-        technique=technique, abstain_below=abstain_below, reasks=reasks, base_model=base_model
-    )
+def _checked(where: str, options: Mapping[str, object]) -> ClassifyOptions:
+    # Checked here too: ClassifyOptions would take instructions/examples, which the task's
+    # prompt replaces, so they are unknown keywords of the task.
+    check_keywords(where, options, TaskKwargs.__annotations__)
+    return ClassifyOptions.from_kwargs(where, options)

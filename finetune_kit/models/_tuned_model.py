@@ -2,7 +2,8 @@
 
 A handle is only a name and a client: building one makes no request, so handles for a job's
 result, each of its checkpoints and the base model cost nothing until used. Every method is
-a small flow (``_client.py``) shared by the sync and the async class.
+written once (a flow of ``_client.py``, or one call with the runner each class picks) and
+shared by the sync and the async class.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 import openai
 
@@ -18,27 +20,26 @@ from .._core.client import Request, arun_flow, run_flow
 from .._core.session import facts_for
 from ..classification import _batch, _classify
 from ..classification._capabilities import client_type_error
-from ..classification._options import ClassifyOptions, check_model
+from ..classification._options import ClassifyKwargs, ClassifyOptions, check_model
 from ..evaluate import Evaluation, evaluation_items
 from ._deploy import AsyncDeployMixin, DeployMixin
+from ._keywords import check_keywords
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from openai.types import Model, ModelDeleted
     from openai.types.chat import ChatCompletion
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
     from ..classification._capabilities import CapabilityKey
     from ..classification._classify import (
         Classification,
-        ExamplesInput,
         ItemResult,
         LabelsInput,
-        TechniqueChoice,
         TextInput,
     )
     from ._deployments import Deployment
@@ -50,25 +51,30 @@ logger = logging.getLogger("finetune_kit")
 # --- Flows shared by both classes ------------------------------------------------------------
 
 
-def _chat_flow(
-    name: str,
-    key: CapabilityKey,
-    text: TextInput,
-    *,
-    instructions: str | None,
-    temperature: float | None,
-    max_tokens: int | None,
-    extra_body: Mapping[str, object] | None,
-) -> Flow[str]:
+class ChatKwargs(TypedDict, total=False):
+    """The keywords of :meth:`TunedModel.chat` besides the messages and ``retry`` (described
+    there); both classes take them as ``**options: Unpack[ChatKwargs]``."""
+
+    instructions: str | None
+    temperature: float | None
+    max_tokens: int | None
+    extra_body: Mapping[str, object] | None
+
+
+def _chat_flow(name: str, key: CapabilityKey, text: TextInput, options: ChatKwargs) -> Flow[str]:
     messages: list[dict[str, Any]] = []
+    instructions = options.get("instructions")
     if instructions:
         messages.append({"role": "system", "content": instructions})
     messages.extend(_classify.user_turns(text))
     body: dict[str, Any] = {"model": name, "messages": messages}
+    temperature = options.get("temperature")
     if temperature is not None:
         body["temperature"] = temperature
+    extra_body = options.get("extra_body")
     if extra_body:
         body["extra_body"] = dict(extra_body)
+    max_tokens = options.get("max_tokens")
     while True:
         if max_tokens is not None:
             # The same memory as classify(): a model that refused max_tokens gets the new name.
@@ -118,22 +124,34 @@ def shutdown_date_of(model: Model) -> dt.date | None:
     return None
 
 
-def _evaluation_inputs(
-    data: str | os.PathLike[str] | Iterable[Mapping[str, Any]], labels: LabelsInput | None
-) -> tuple[list[TextInput], list[str], LabelsInput]:
-    items = evaluation_items(data)
-    golds = [gold for _, gold in items]
-    return [conversation for conversation, _ in items], golds, labels or list(dict.fromkeys(golds))
+@dataclass(frozen=True)
+class _Work:
+    """What a many-texts call classifies and how, checked; with the true labels to score
+    against when it is an evaluation."""
+
+    texts: Sequence[TextInput]
+    labels: LabelsInput
+    options: ClassifyOptions
+    as_trained: bool = False
+    golds: Sequence[str] = ()
+
+    def score(self, results: list[ItemResult], model: str) -> Evaluation:
+        names = _classify.LabelSet.of(self.labels).names
+        return Evaluation.from_predictions(
+            self.golds, results, labels=names, model=model, inputs=self.texts
+        )
 
 
 ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
+R = TypeVar("R")
 
 
 class _ModelHandle(Generic[ClientT]):
     """What both model classes hold: the name, where it came from, and the client to use.
 
-    Shared state and repr only; every method that talks to the service is written once as a
-    flow and run by each class with its own client.
+    Every method that talks to the service is written once, here: as a flow, or as the one
+    call whose runner (``run_many`` or ``arun_many``, ...) each class passes; each class runs
+    it with its own client.
     """
 
     _client_type: type[ClientT]
@@ -178,6 +196,94 @@ class _ModelHandle(Generic[ClientT]):
         # The endpoint's own facts (Azure's dates for Azure), never another endpoint's.
         return facts_for(client, self.model_id, base_model=self.base_model).shutdown_date
 
+    def _where(self, method: str) -> str:
+        return f"{type(self).__name__}.{method}()"
+
+    def _chat(
+        self, client: openai.OpenAI | openai.AsyncOpenAI, text: TextInput, options: ChatKwargs
+    ) -> Flow[str]:
+        check_keywords(self._where("chat"), options, ChatKwargs.__annotations__)
+        return _chat_flow(self.name, _classify.capability_key(client, self.name), text, options)
+
+    def _classify_options(self, method: str, options: ClassifyKwargs) -> ClassifyOptions:
+        # The handle knows its base model (the token encoding); a call may still name another.
+        return ClassifyOptions.from_kwargs(
+            self._where(method), {"base_model": self.base_model, **options}
+        )
+
+    def _held_out(
+        self,
+        data: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+        labels: LabelsInput | None,
+        options: ClassifyKwargs,
+    ) -> _Work:
+        checked = self._classify_options("evaluate", options)
+        if checked.examples and checked.instructions is None:
+            # Without instructions each example is sent as trained: the shots would be lost.
+            raise ValueError(
+                f"{self._where('evaluate')}: examples need instructions= (without them each "
+                "example is sent exactly as in the data, with no few-shot turns)"
+            )
+        items = evaluation_items(data)
+        golds = [gold for _, gold in items]
+        return _Work(
+            [conversation for conversation, _ in items],
+            labels or list(dict.fromkeys(golds)),
+            checked,
+            # Without instructions, each example is sent exactly as in the data (as trained).
+            as_trained=checked.instructions is None,
+            golds=golds,
+        )
+
+    def _many(
+        self,
+        run: Callable[..., R],
+        method: str,
+        work: _Work,
+        retry: RetryPolicy | None,
+        concurrency: int,
+        progress: bool,
+    ) -> R:
+        # ``run`` is run_many or arun_many: the one call both classes make, spelled once.
+        return run(
+            work.texts,
+            work.labels,
+            self.name,
+            self._client,
+            work.options,
+            retry,
+            concurrency,
+            progress,
+            as_trained=work.as_trained,
+            where=self._where(method),
+        )
+
+    def _batch(
+        self,
+        run: Callable[..., R],
+        texts: Sequence[TextInput],
+        labels: LabelsInput,
+        retry: RetryPolicy | None,
+        poll_interval: float,
+        timeout: float | None,
+        progress: bool,
+        options: ClassifyKwargs,
+    ) -> R:
+        # ``run`` is classify_batch or aclassify_batch, which take the options as keywords:
+        # they get them back as checked (every field of ClassifyOptions is one of them).
+        checked = asdict(self._classify_options("classify_batch", options))
+        return run(
+            texts,
+            labels=labels,
+            model=self.name,
+            client=self._client,
+            retry=retry,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            progress=progress,
+            **checked,
+        )
+
     def __repr__(self) -> str:
         extra = f", job_id={self.job_id!r}" if self.job_id else ""
         if self.deployment is not None:
@@ -188,24 +294,6 @@ class _ModelHandle(Generic[ClientT]):
 
 
 # --- The classes -----------------------------------------------------------------------------
-
-
-def _options(
-    instructions: str | None,
-    examples: ExamplesInput | None,
-    technique: TechniqueChoice,
-    abstain_below: float | None,
-    reasks: int,
-    base_model: str | None,
-) -> ClassifyOptions:
-    return ClassifyOptions.of(
-        instructions=instructions,
-        examples=examples,
-        technique=technique,
-        abstain_below=abstain_below,
-        reasks=reasks,
-        base_model=base_model,
-    )
 
 
 class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
@@ -231,56 +319,45 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         self,
         text_or_messages: TextInput,
         *,
-        instructions: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        extra_body: Mapping[str, object] | None = None,
         retry: RetryPolicy | None = None,
+        **options: Unpack[ChatKwargs],
     ) -> str:
         """The model's reply to a string (as the user's message) or to a conversation.
 
         Args:
             text_or_messages: a string or a list of chat messages.
-            instructions: a system message put first.
-            temperature: sampling temperature (the model's default when None).
-            max_tokens: cap on the reply; sent as ``max_completion_tokens`` to models that
-                refuse ``max_tokens``.
-            extra_body: any other request parameters (``seed``, ``top_p``, ...), sent as is.
             retry: how transient errors are retried.
+            **options: ``instructions``: a system message put first; ``temperature``:
+                sampling temperature (the model's default when None); ``max_tokens``: cap on
+                the reply, sent as ``max_completion_tokens`` to models that refuse
+                ``max_tokens``; ``extra_body``: any other request parameters (``seed``,
+                ``top_p``, ...), sent as is.
 
         Returns:
             The reply's text (a refusal's text when the model refused; ``""`` when empty).
+
+        Raises:
+            TypeError: an unknown keyword.
         """
         client = self._api()
-        flow = _chat_flow(
-            self.name,
-            _classify.capability_key(client, self.name),
-            text_or_messages,
-            instructions=instructions,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            extra_body=extra_body,
-        )
-        return run_flow(flow, client, retry)
+        return run_flow(self._chat(client, text_or_messages, options), client, retry)
 
     def classify(
         self,
         text: TextInput,
         *,
         labels: LabelsInput,
-        instructions: str | None = None,
-        examples: ExamplesInput | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        reasks: int = 2,
+        **options: Unpack[ClassifyKwargs],
     ) -> Classification:
-        """:func:`~finetune_kit.classify` with this model (see there for the arguments)."""
-        options = _options(
-            instructions, examples, technique, abstain_below, reasks, self.base_model
-        )
+        """:func:`~finetune_kit.classify` with this model (see there for the arguments).
+
+        ``base_model`` defaults to the handle's.
+        """
+        checked = self._classify_options("classify", options)
+        where = self._where("classify")
         return _classify.classify_with(
-            text, labels, self.name, self._client, options, retry, where="TunedModel.classify()"
+            text, labels, self.name, self._client, checked, retry, where=where
         )
 
     def classify_many(
@@ -288,60 +365,29 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         texts: Sequence[TextInput],
         *,
         labels: LabelsInput,
-        instructions: str | None = None,
-        examples: ExamplesInput | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        reasks: int = 2,
         concurrency: int = 8,
         progress: bool = True,
+        **options: Unpack[ClassifyKwargs],
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_many` with this model (see there)."""
-        options = _options(
-            instructions, examples, technique, abstain_below, reasks, self.base_model
-        )
-        return _classify.run_many(
-            texts,
-            labels,
-            self.name,
-            self._client,
-            options,
-            retry,
-            concurrency,
-            progress,
-            where="TunedModel.classify_many()",
-        )
+        work = _Work(texts, labels, self._classify_options("classify_many", options))
+        return self._many(_classify.run_many, "classify_many", work, retry, concurrency, progress)
 
     def classify_batch(
         self,
         texts: Sequence[TextInput],
         *,
         labels: LabelsInput,
-        instructions: str | None = None,
-        examples: ExamplesInput | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
         poll_interval: float = 30.0,
         timeout: float | None = None,
         progress: bool = True,
+        **options: Unpack[ClassifyKwargs],
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_batch` with this model (see there)."""
-        return _batch.classify_batch(
-            texts,
-            labels=labels,
-            model=self.name,
-            client=self._client,
-            instructions=instructions,
-            examples=examples,
-            technique=technique,
-            abstain_below=abstain_below,
-            retry=retry,
-            base_model=self.base_model,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
+        return self._batch(
+            _batch.classify_batch, texts, labels, retry, poll_interval, timeout, progress, options
         )
 
     def evaluate(
@@ -350,11 +396,9 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         *,
         labels: LabelsInput | None = None,
         concurrency: int = 8,
-        instructions: str | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
         progress: bool = True,
+        **options: Unpack[ClassifyKwargs],
     ) -> Evaluation:
         """Classify a labelled held-out set and score the answers.
 
@@ -362,36 +406,25 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         the model is asked what it was trained on. The label restriction rides on
         ``logit_bias`` (or structured output); only when the endpoint allows neither are the
         labels listed in the prompt (``Evaluation.technique`` says which was used).
-        ``technique``, ``abstain_below`` and ``retry`` are those of :meth:`classify`.
+        ``retry`` and the ``**options`` are those of :meth:`classify`.
 
         Args:
             dataset: a JSONL path, a :class:`~finetune_kit.Dataset` or dicts: chat examples
                 ending with the assistant's label, or ``{"text", "label"}`` records.
             labels: the label set; default: the true labels found, in order of appearance.
             concurrency: requests in flight at once.
-            instructions: instead of the data's own prompt, classify's system prompt with
-                these instructions and the label list (zero-shot use of a base model).
+            retry: how transient errors are retried.
             progress: show a progress bar.
+            **options: as :meth:`classify`'s; ``instructions`` replaces the data's own prompt
+                with classify's system prompt, these instructions and the label list
+                (zero-shot use of a base model), and only then may ``examples`` add shots.
+
+        Raises:
+            ValueError: ``examples`` without ``instructions``.
         """
-        texts, golds, label_set = _evaluation_inputs(dataset, labels)
-        options = _options(instructions, None, technique, abstain_below, 2, self.base_model)
-        # Without instructions, each example is sent exactly as in the data (as trained).
-        results = _classify.run_many(
-            texts,
-            label_set,
-            self.name,
-            self._client,
-            options,
-            retry,
-            concurrency,
-            progress,
-            as_trained=instructions is None,
-            where="TunedModel.evaluate()",
-        )
-        names = _classify.LabelSet.of(label_set).names
-        return Evaluation.from_predictions(
-            golds, results, labels=names, model=self.name, inputs=texts
-        )
+        work = self._held_out(dataset, labels, options)
+        results = self._many(_classify.run_many, "evaluate", work, retry, concurrency, progress)
+        return work.score(results, self.name)
 
     def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """When the service retires this model: the models endpoint's date, else the facts of
@@ -425,49 +458,26 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         self,
         text_or_messages: TextInput,
         *,
-        instructions: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        extra_body: Mapping[str, object] | None = None,
         retry: RetryPolicy | None = None,
+        **options: Unpack[ChatKwargs],
     ) -> str:
         """See :meth:`TunedModel.chat`."""
         client = self._api()
-        flow = _chat_flow(
-            self.name,
-            _classify.capability_key(client, self.name),
-            text_or_messages,
-            instructions=instructions,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            extra_body=extra_body,
-        )
-        return await arun_flow(flow, client, retry)
+        return await arun_flow(self._chat(client, text_or_messages, options), client, retry)
 
     async def classify(
         self,
         text: TextInput,
         *,
         labels: LabelsInput,
-        instructions: str | None = None,
-        examples: ExamplesInput | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        reasks: int = 2,
+        **options: Unpack[ClassifyKwargs],
     ) -> Classification:
         """See :meth:`TunedModel.classify`."""
-        options = _options(
-            instructions, examples, technique, abstain_below, reasks, self.base_model
-        )
+        checked = self._classify_options("classify", options)
+        where = self._where("classify")
         return await _classify.aclassify_with(
-            text,
-            labels,
-            self.name,
-            self._client,
-            options,
-            retry,
-            where="AsyncTunedModel.classify()",
+            text, labels, self.name, self._client, checked, retry, where=where
         )
 
     async def classify_many(
@@ -475,29 +485,15 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         texts: Sequence[TextInput],
         *,
         labels: LabelsInput,
-        instructions: str | None = None,
-        examples: ExamplesInput | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
-        reasks: int = 2,
         concurrency: int = 8,
         progress: bool = True,
+        **options: Unpack[ClassifyKwargs],
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_many`."""
-        options = _options(
-            instructions, examples, technique, abstain_below, reasks, self.base_model
-        )
-        return await _classify.arun_many(
-            texts,
-            labels,
-            self.name,
-            self._client,
-            options,
-            retry,
-            concurrency,
-            progress,
-            where="AsyncTunedModel.classify_many()",
+        work = _Work(texts, labels, self._classify_options("classify_many", options))
+        return await self._many(
+            _classify.arun_many, "classify_many", work, retry, concurrency, progress
         )
 
     async def classify_batch(
@@ -505,30 +501,15 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         texts: Sequence[TextInput],
         *,
         labels: LabelsInput,
-        instructions: str | None = None,
-        examples: ExamplesInput | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
         poll_interval: float = 30.0,
         timeout: float | None = None,
         progress: bool = True,
+        **options: Unpack[ClassifyKwargs],
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_batch`."""
-        return await _batch.aclassify_batch(
-            texts,
-            labels=labels,
-            model=self.name,
-            client=self._client,
-            instructions=instructions,
-            examples=examples,
-            technique=technique,
-            abstain_below=abstain_below,
-            retry=retry,
-            base_model=self.base_model,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
+        return await self._batch(
+            _batch.aclassify_batch, texts, labels, retry, poll_interval, timeout, progress, options
         )
 
     async def evaluate(
@@ -537,32 +518,16 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         *,
         labels: LabelsInput | None = None,
         concurrency: int = 8,
-        instructions: str | None = None,
-        technique: TechniqueChoice = "auto",
-        abstain_below: float | None = None,
         retry: RetryPolicy | None = None,
         progress: bool = True,
+        **options: Unpack[ClassifyKwargs],
     ) -> Evaluation:
         """See :meth:`TunedModel.evaluate`."""
-        texts, golds, label_set = _evaluation_inputs(dataset, labels)
-        options = _options(instructions, None, technique, abstain_below, 2, self.base_model)
-        # Without instructions, each example is sent exactly as in the data (as trained).
-        results = await _classify.arun_many(
-            texts,
-            label_set,
-            self.name,
-            self._client,
-            options,
-            retry,
-            concurrency,
-            progress,
-            as_trained=instructions is None,
-            where="AsyncTunedModel.evaluate()",
+        work = self._held_out(dataset, labels, options)
+        results = await self._many(
+            _classify.arun_many, "evaluate", work, retry, concurrency, progress
         )
-        names = _classify.LabelSet.of(label_set).names
-        return Evaluation.from_predictions(
-            golds, results, labels=names, model=self.name, inputs=texts
-        )
+        return work.score(results, self.name)
 
     async def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """See :meth:`TunedModel.shutdown_date`."""
