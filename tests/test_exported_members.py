@@ -93,6 +93,7 @@ LOCAL_PUBLIC = [
     "ManualClock",
     "StaticToken",
     "StepMetrics",
+    "TrainOptions",
     "Trainer",
     "TrainingExample",
     "TrainingRun",

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import tiktoken
 
     from ._models import Models
-    from ._trainer import AnswerModel
+    from ._trainer_types import AnswerModel
 
 __all__ = ["BASE_REPLY", "REASONING_TOKENS", "create_chat_completion"]
 

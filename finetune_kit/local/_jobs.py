@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ._files import Files
     from ._models import Models
     from ._state import State
-    from ._trainer import AnswerModel, TrainingRun
+    from ._trainer_types import AnswerModel, TrainingRun
 
 __all__ = ["Jobs"]
 

@@ -16,7 +16,7 @@ from ._records import ModelRecord
 
 if TYPE_CHECKING:
     from ._state import State
-    from ._trainer import AnswerModel
+    from ._trainer_types import AnswerModel
 
 __all__ = ["BASE_MODELS", "Models", "is_reasoning_model", "looks_like_base"]
 

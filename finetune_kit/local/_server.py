@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from ._faults import Faults
-    from ._trainer import AnswerModel, Trainer
+    from ._trainer_types import AnswerModel, Trainer
 
 __all__ = ["LocalServer"]
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Sequence
 
-    from ._trainer import AnswerModel, Trainer
+    from ._trainer_types import AnswerModel, Trainer
 
 __all__ = ["State", "Timing", "limit", "page", "rand"]
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable
 
-    from ._trainer import AnswerModel, Trainer
+    from ._trainer_types import AnswerModel, Trainer
 
 __all__ = ["Store", "Timing"]
 

@@ -12,18 +12,17 @@ from pathlib import Path
 import pytest
 
 from finetune_kit.local._trainer import (
-    AnswerModel,
     Hyperparameters,
     LinearModel,
     LinearTrainer,
     StepMetrics,
-    Trainer,
     TrainingExample,
     TrainingRun,
     features,
     ngram_features,
     train,
 )
+from finetune_kit.local._trainer_types import AnswerModel, Trainer
 
 SYSTEM = "Say which kind of word this is."
 # Made-up words: a model that reads whole words cannot know the held-out ones; their
