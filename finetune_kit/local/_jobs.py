@@ -18,6 +18,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+from ..facts._jobs import STEP_METRICS
 from ..facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
 from ..facts._models import model_facts
 from ._errors import ApiError, bad_request
@@ -478,15 +479,7 @@ class Jobs:
             created_at=int(at),
             model=name,
             step=step,
-            metrics={
-                "step": float(step),
-                "train_loss": m.train_loss,
-                "train_mean_token_accuracy": m.train_mean_token_accuracy,
-                "valid_loss": m.valid_loss,
-                "valid_mean_token_accuracy": m.valid_mean_token_accuracy,
-                "full_valid_loss": m.full_valid_loss,
-                "full_valid_mean_token_accuracy": m.full_valid_mean_token_accuracy,
-            },
+            metrics={"step": float(step), **{k: getattr(m, k) for k in STEP_METRICS}},
         )
         kept = self.checkpoints.setdefault(job.id, [])
         kept.append(ckpt)
