@@ -118,6 +118,14 @@ def test_columns_must_be_one_shape_or_the_other() -> None:
         Dataset.from_pandas(frame)
 
 
+@pytest.mark.parametrize("entry", ["from_pandas", "from_hf"])
+def test_an_unknown_keyword_names_the_entry_point(entry: str) -> None:
+    frame = pandas.DataFrame({"text": TEXTS, "label": LABELS})
+
+    with pytest.raises(TypeError, match=rf"^Dataset\.{entry}\(\) got .* keyword argument 'txt'"):
+        getattr(Dataset, entry)(frame, txt="text", label="label")
+
+
 def test_evaluation_has_one_row_per_example() -> None:
     golds = ["cat", "dog", "dog"]
     evaluation = Evaluation.from_predictions(golds, ["cat", "cat", None])
