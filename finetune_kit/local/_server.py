@@ -21,7 +21,7 @@ import uvicorn
 
 from ._app import build_app
 from ._faults import Dropped
-from ._store import Store, Timing
+from ._store import State, Store, Timing
 from ._trainer import LinearTrainer
 from ._transport import IN_PROCESS_ROOT, in_process_async_http_client, in_process_http_client
 
@@ -185,13 +185,13 @@ class LocalServer:
         :func:`~finetune_kit.local.in_process_http_client` to talk to it without a socket.
         """
         if self._app is None:
-            store = Store(
+            state = State(
                 data_dir=self.data_dir,
                 clock=self._clock,
-                speed=self.speed,
-                timing=Timing(),
+                timing=Timing().scaled(self.speed),
                 trainer=self.trainer,
             )
+            store = Store(state)
             if self.faults is not None:
                 self.faults.reset()
             self._store = store
