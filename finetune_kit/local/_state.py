@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._errors import bad_request
+from ._errors import bad_request, integer
 from ._persist import Persistence
 
 if TYPE_CHECKING:
@@ -59,12 +59,7 @@ def limit(value: Any, default: int, maximum: int) -> int:
     """The ``limit`` query parameter, checked (400 when not an integer in 1..maximum)."""
     if value is None:
         return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise bad_request(
-            f"Invalid 'limit': expected an integer, got {value!r}.", param="limit"
-        ) from None
+    number = integer(value, f"Invalid 'limit': expected an integer, got {value!r}.", param="limit")
     if not 1 <= number <= maximum:
         raise bad_request(f"Invalid 'limit': must be between 1 and {maximum}.", param="limit")
     return number
