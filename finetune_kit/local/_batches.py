@@ -74,9 +74,7 @@ class Batches:
         self.s = state
         self.files = files
         self.models = models
-        self.batches: dict[str, BatchRecord] = {
-            oid: BatchRecord.from_doc(doc) for oid, doc in state.db.load("batch")
-        }
+        self.batches = state.records("batch", BatchRecord.from_doc)
         self._running: set[str] = set()
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:

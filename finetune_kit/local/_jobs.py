@@ -116,16 +116,12 @@ class Jobs:
         self.s = state
         self.files = files
         self.models = models
-        self.jobs: dict[str, JobRecord] = {
-            oid: JobRecord.from_doc(doc) for oid, doc in state.db.load("job")
-        }
+        self.jobs = state.records("job", JobRecord.from_doc)
         self.events: dict[str, list[EventRecord]] = {}
-        for _, doc in state.db.load("event"):
-            event = EventRecord.from_doc(doc)
+        for event in state.records("event", EventRecord.from_doc).values():
             self.events.setdefault(event.job_id, []).append(event)
         self.checkpoints: dict[str, list[CheckpointRecord]] = {}
-        for _, doc in state.db.load("checkpoint"):
-            ckpt = CheckpointRecord.from_doc(doc)
+        for ckpt in state.records("checkpoint", CheckpointRecord.from_doc).values():
             self.checkpoints.setdefault(ckpt.job_id, []).append(ckpt)
         self._runs: dict[str, TrainingRun[AnswerModel]] = {}
         self._training: set[str] = set()

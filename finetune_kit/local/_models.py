@@ -83,9 +83,7 @@ class Models:
 
     def __init__(self, state: State) -> None:
         self.s = state
-        self.tuned: dict[str, ModelRecord] = {
-            oid: ModelRecord.from_doc(doc) for oid, doc in state.db.load("model")
-        }
+        self.tuned = state.records("model", ModelRecord.from_doc)
         self._weights: dict[str, AnswerModel] = {}
         self._weights_lock = threading.Lock()
 

@@ -10,7 +10,7 @@ import secrets
 import string
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._errors import bad_request, integer
 from ._persist import Persistence
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["State", "Timing", "limit", "page", "rand"]
 
 _ALPHABET = string.ascii_letters + string.digits
+
+_R = TypeVar("_R")
 
 
 def rand(n: int) -> str:
@@ -107,6 +109,10 @@ class State:
     def now(self) -> float:
         """The injected clock's time."""
         return self.clock()
+
+    def records(self, kind: str, rebuild: Callable[[Any], _R]) -> dict[str, _R]:
+        """Every stored document of ``kind`` rebuilt (by a record's ``from_doc``), by id."""
+        return {oid: rebuild(doc) for oid, doc in self.db.load(kind)}
 
     def stage(self, kind: str, oid: str, doc: Any) -> None:
         """Queue a document for the next :meth:`flush` (one transaction for many changes)."""
