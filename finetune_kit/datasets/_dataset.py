@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .._core.retry import RetryPolicy
-    from ..display._frames import FrameColumns
+    from ._columns import FrameColumns
 
 __all__ = ["Dataset", "shared_examples"]
 
@@ -509,7 +509,7 @@ class Dataset:
         Args:
             frame: the DataFrame.
             **columns: ``text``, ``label``, ``system`` or ``messages`` (each described at
-                :class:`~finetune_kit.display._frames.FrameColumns`).
+                :class:`~finetune_kit.datasets._columns.FrameColumns`).
 
         Raises:
             TypeError: both shapes or neither given, or an unknown keyword.

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DatasetError
+from ..datasets._columns import FrameColumns, frame_columns
 from ._deps import optional
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from ..jobs._job import MetricsSummary
 
 __all__ = [
-    "FrameColumns",
     "comparison_frame",
     "dataset_from_hf",
     "dataset_from_pandas",
@@ -33,29 +33,10 @@ __all__ = [
 Row = tuple[object, Mapping[str, Any]]
 
 
-class FrameColumns(TypedDict, total=False):
-    """The keywords ``Dataset.from_pandas`` and ``Dataset.from_hf`` take, declared once.
-
-    Give ``text`` and ``label`` (labelled texts, with an optional ``system`` prompt) or
-    ``messages`` (chat rows), not both.
-
-    Attributes:
-        text: the column of texts (each becomes the user's message).
-        label: the column of labels (each becomes the assistant's answer).
-        system: a system prompt put first in every labelled example.
-        messages: the column of chat rows (a list of role/content dicts per row).
-    """
-
-    text: str | None
-    label: str | None
-    system: str | None
-    messages: str | None
-
-
 def dataset_from_pandas(frame: Any, where: str, options: Mapping[str, object]) -> Dataset:
     """A Dataset from a DataFrame's labelled texts or chat rows (see ``Dataset.from_pandas``);
-    ``options`` are the entry point's (``where``) :class:`FrameColumns` keywords."""
-    chosen = _columns(where, options)
+    ``options`` are the entry point's (``where``) ``FrameColumns`` keywords."""
+    chosen = frame_columns(where, options)
     columns = [str(c) for c in frame.columns]
     rows: Iterable[Row] = zip(frame.index, frame.to_dict("records"), strict=True)
     return _build(rows, columns, "DataFrame", chosen)
@@ -64,7 +45,7 @@ def dataset_from_pandas(frame: Any, where: str, options: Mapping[str, object]) -
 def dataset_from_hf(data: Any, where: str, options: Mapping[str, object]) -> Dataset:
     """A Dataset from a Hugging Face ``datasets.Dataset`` (see ``Dataset.from_hf``), as
     :func:`dataset_from_pandas`."""
-    chosen = _columns(where, options)
+    chosen = frame_columns(where, options)
     return _build(enumerate(data), list(data.column_names), "Hugging Face dataset", chosen)
 
 
@@ -78,14 +59,6 @@ def dataset_to_hf(dataset: Dataset) -> Any:
     """A Hugging Face dataset with one row per example (TRL's format for chat data)."""
     datasets = optional("datasets", "hf")
     return datasets.Dataset.from_list(list(dataset))
-
-
-def _columns(where: str, options: Mapping[str, object]) -> FrameColumns:
-    """``options`` as :class:`FrameColumns`, or a TypeError naming the entry point."""
-    unknown = sorted(set(options) - set(FrameColumns.__annotations__))
-    if unknown:
-        raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
-    return cast("FrameColumns", options)
 
 
 def _build(
