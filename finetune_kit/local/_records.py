@@ -51,6 +51,7 @@ class _Record:
 
     #: The API object's ``object`` value.
     OBJECT: ClassVar[str]
+    id: str
 
     def to_doc(self) -> dict[str, Any]:
         """The stored document (all fields)."""
@@ -64,7 +65,8 @@ class _Record:
 
     def to_api(self) -> dict[str, Any]:
         """The object the API returns (see the class docstring)."""
-        view: dict[str, Any] = {"object": self.OBJECT}
+        # The service's order: the id, the object type, then the fields.
+        view: dict[str, Any] = {"id": self.id, "object": self.OBJECT}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             name = f.metadata.get("api", f.name)
             if name is not None:

@@ -32,6 +32,7 @@ def _job(**changes: object) -> JobRecord:
 
 def test_internal_fields_stay_out_and_renamed_fields_use_the_apis_names() -> None:
     view = _job(phase_start=5.0, revealed=3, total=9).to_api()
+    assert list(view)[:2] == ["id", "object"]  # the service's order
     assert view["object"] == "fine_tuning.job"
     assert view["user_provided_suffix"] == "mine"
     assert view["organization_id"] == "org-local"
