@@ -21,7 +21,8 @@ import uvicorn
 
 from ._app import build_app
 from ._faults import Dropped
-from ._store import State, Store, Timing
+from ._state import State
+from ._store import Store, Timing
 from ._trainer import LinearTrainer
 from ._transport import IN_PROCESS_ROOT, in_process_async_http_client, in_process_http_client
 
@@ -340,7 +341,7 @@ class LocalServer:
             raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
         chosen = cast("ClientOptions", options)
         return {
-            # Placeholder without a key of either: the SDK refuses to build a client without one.
+            # Neither given nor the server's: a placeholder (the SDK builds no client without).
             "api_key": chosen.get("api_key") or self._api_key or _PLACEHOLDER_KEY,
             "max_retries": chosen.get("max_retries", 2),
             "timeout": chosen.get("timeout", 60.0),

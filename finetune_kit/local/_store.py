@@ -16,7 +16,7 @@ from ._jobs import Jobs
 from ._models import Models
 from ._state import State, Timing
 
-__all__ = ["State", "Store", "Timing"]
+__all__ = ["Store", "Timing"]
 
 
 class Store:
