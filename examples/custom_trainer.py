@@ -24,10 +24,13 @@ from finetune_kit.local import (
     Trainer,
     TrainingExample,
     TrainingRun,
+    TrainOptions,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
+
+    from typing_extensions import Unpack
 
 
 def _words(text: str) -> list[str]:
@@ -66,23 +69,18 @@ class WordVoteTrainer:
     """A toy :class:`Trainer`: one pass of counting per epoch, minibatch by minibatch."""
 
     def train(
-        self,
-        examples: Sequence[TrainingExample],
-        *,
-        validation: Sequence[TrainingExample],
-        hyperparameters: Hyperparameters,
-        seed: int,
-        on_step: Callable[[StepMetrics], None] | None = None,
+        self, examples: Sequence[TrainingExample], **options: Unpack[TrainOptions]
     ) -> TrainingRun[WordVoteModel]:
+        validation, on_step = options["validation"], options.get("on_step")
         answers = sorted({ex.answer for ex in examples})
         model = WordVoteModel(answers)
-        rng = random.Random(seed)  # everything the run uses is its own: thread-safe
+        rng = random.Random(options["seed"])  # everything the run uses is its own: thread-safe
         order = list(examples)
         steps: list[StepMetrics] = []
         epoch_ends: list[int] = []
         snapshots: dict[int, WordVoteModel] = {}
-        size = hyperparameters.batch_size
-        for _ in range(hyperparameters.n_epochs):
+        size = options["hyperparameters"].batch_size
+        for _ in range(options["hyperparameters"].n_epochs):
             rng.shuffle(order)
             for start in range(0, len(order), size):
                 batch = order[start : start + size]

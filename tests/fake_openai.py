@@ -5,7 +5,8 @@ One module for everything the library's tests put in place of the service:
 - SDK exceptions built by hand (:func:`status_error`, ...) for the retry tests;
 - :class:`Sleeps`, a recorder that stands in for ``sleep`` and the clock of a retry policy;
 - the JSON bodies the service sends (jobs, events, files, pages, errors, chat completions),
-  so the tests exercise the SDK's own parsing too;
+  so the tests exercise the SDK's own parsing too, and a job's :func:`checkpoint` as the
+  library's model;
 - small in-memory services on the ``api`` router of ``tests/conftest.py``: fine-tuning jobs
   (:class:`FakeJobs`), fine-tune files and uploads (:class:`FakeFiles`), batch files and
   batches (:class:`FakeBatchService`), each with injectable faults.
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import openai
 
-from finetune_kit import Classification, RetryPolicy
+from finetune_kit import Checkpoint, Classification, MetricsRow, RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -171,6 +172,20 @@ def error_response(
         status,
         json={"error": body},
         headers={k.replace("_", "-"): v for k, v in headers.items()},
+    )
+
+
+def checkpoint(
+    step: int, model: str = "ft:gpt-4o-mini:org::abc", *, created_at: int = 1, **metrics: float
+) -> Checkpoint:
+    """A job's :class:`~finetune_kit.Checkpoint` at ``step``: ``model`` with its
+    ``:ckpt-step-N`` tail, and these metrics."""
+    return Checkpoint(
+        id=f"ckpt-{step}",
+        step=step,
+        model=f"{model}:ckpt-step-{step}",
+        created_at=created_at,
+        metrics=MetricsRow.model_validate({"step": step, **metrics}),
     )
 
 

@@ -14,7 +14,6 @@ import pytest
 from openai.types.fine_tuning import FineTuningJob
 
 from finetune_kit import (
-    Checkpoint,
     Classification,
     Comparison,
     CostEstimate,
@@ -34,7 +33,7 @@ from finetune_kit import (
 from finetune_kit.display._html import histogram
 from finetune_kit.display._html_results import job_parts
 from finetune_kit.jobs._job import summarize_metrics
-from tests.fake_openai import job_json
+from tests.fake_openai import checkpoint, job_json
 
 if TYPE_CHECKING:
     from finetune_kit.local import LocalServer
@@ -330,16 +329,10 @@ def test_job_card_shows_progress_metrics_checkpoints_and_flag() -> None:
             data={"step": 4, "total_steps": 6, "train_loss": 0.8123, "valid_loss": None},
         ),
     ]
-    checkpoint = Checkpoint(
-        id="ckpt-1",
-        step=2,
-        model=f"ft:{HOSTILE}:ckpt-step-2",
-        created_at=1,
-        metrics=MetricsRow(step=2, full_valid_loss=1.6),
-    )
+    ckpt = checkpoint(2, f"ft:{HOSTILE}", full_valid_loss=1.6)
     summary = summarize_metrics(_rows(), n_epochs=3)
 
-    markup = job_parts(job, events=events, checkpoints=[checkpoint], summary=summary)
+    markup = job_parts(job, events=events, checkpoints=[ckpt], summary=summary)
     text = text_of(markup)
 
     assert text.startswith("Fine-tuning job ftjob-1running supervised fine-tuning of")
@@ -400,13 +393,7 @@ def test_comparison_survives_copy_and_pickle(evaluation: Evaluation) -> None:
 
 
 def test_metrics_summary_names_the_best_checkpoint() -> None:
-    best = Checkpoint(
-        id="ckpt-1",
-        step=4,
-        model=f"ft:m:{HOSTILE}:ckpt-step-4",
-        created_at=1,
-        metrics=MetricsRow(step=4, full_valid_loss=1.2),
-    )
+    best = checkpoint(4, f"ft:m:{HOSTILE}", full_valid_loss=1.2)
 
     text = text_of(summarize_metrics(_rows(), [best], n_epochs=3)._repr_html_())
 

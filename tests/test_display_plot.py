@@ -9,6 +9,7 @@ import pytest
 
 from finetune_kit import Checkpoint, Dataset, Evaluation, MetricsRow, compare
 from finetune_kit.jobs._job import summarize_metrics
+from tests.fake_openai import checkpoint
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,13 +28,8 @@ def _close_figures() -> Iterator[None]:
 
 
 def _checkpoint(step: int, full_valid_loss: float) -> Checkpoint:
-    return Checkpoint(
-        id=f"ckpt-{step}",
-        step=step,
-        model=f"ft:gpt-4o-mini:acme::x:ckpt-step-{step}",
-        created_at=step,
-        metrics=MetricsRow(step=step, full_valid_loss=full_valid_loss),
-    )
+    model = "ft:gpt-4o-mini:acme::x"
+    return checkpoint(step, model, created_at=step, full_valid_loss=full_valid_loss)
 
 
 def _summary(*, overfit: bool, accuracy: bool = False) -> MetricsSummary:
@@ -204,13 +200,7 @@ def test_metrics_plot_of_an_empty_summary_draws_nothing() -> None:
 
 def test_best_checkpoint_falls_back_to_its_batch_validation_loss() -> None:
     rows = [MetricsRow(step=s, train_loss=1.0 / s) for s in range(1, 5)]
-    best = Checkpoint(
-        id="c",
-        step=4,
-        model="ft:m::x:ckpt-step-4",
-        created_at=1,
-        metrics=MetricsRow(step=4, valid_loss=0.7),
-    )
+    best = checkpoint(4, "ft:m::x", valid_loss=0.7)
 
     ax = summarize_metrics(rows, [best], n_epochs=2).plot()
 
@@ -243,11 +233,10 @@ def test_many_steps_are_drawn_raw_and_as_trailing_means() -> None:
 
 def test_batch_validation_accuracy_gives_way_to_the_full_one() -> None:
     rows = [MetricsRow(step=s, train_loss=1.0, valid_mean_token_accuracy=0.5) for s in (1, 2)]
-    full = MetricsRow(step=2, full_valid_mean_token_accuracy=0.8)
-    checkpoint = Checkpoint(id="c", step=2, model="ft:m::x:ckpt-step-2", created_at=1, metrics=full)
+    full = checkpoint(2, "ft:m::x", full_valid_mean_token_accuracy=0.8)
 
     batch_only = summarize_metrics(rows).plot()
-    with_full = summarize_metrics(rows, [checkpoint]).plot()
+    with_full = summarize_metrics(rows, [full]).plot()
 
     def twin_labels(ax: Any) -> list[str]:
         twin = next(other for other in ax.figure.axes if other is not ax)

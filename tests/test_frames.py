@@ -9,7 +9,6 @@ import pytest
 
 from finetune_kit import (
     AsyncTunedModel,
-    Checkpoint,
     ClassificationTask,
     Dataset,
     DatasetError,
@@ -20,6 +19,7 @@ from finetune_kit import (
 )
 from finetune_kit.evaluate import evaluation_items
 from finetune_kit.jobs._job import summarize_metrics
+from tests.fake_openai import checkpoint
 
 if TYPE_CHECKING:
     from finetune_kit.local import LocalServer
@@ -118,6 +118,14 @@ def test_columns_must_be_one_shape_or_the_other() -> None:
         Dataset.from_pandas(frame)
 
 
+@pytest.mark.parametrize("entry", ["from_pandas", "from_hf"])
+def test_an_unknown_keyword_names_the_entry_point(entry: str) -> None:
+    frame = pandas.DataFrame({"text": TEXTS, "label": LABELS})
+
+    with pytest.raises(TypeError, match=rf"^Dataset\.{entry}\(\) got .* keyword argument 'txt'"):
+        getattr(Dataset, entry)(frame, txt="text", label="label")
+
+
 def test_evaluation_has_one_row_per_example() -> None:
     golds = ["cat", "dog", "dog"]
     evaluation = Evaluation.from_predictions(golds, ["cat", "cat", None])
@@ -208,14 +216,7 @@ def test_task_evaluation_keeps_the_texts_it_classified(local_server: LocalServer
 
 def test_metrics_summary_has_one_row_per_step() -> None:
     rows = [MetricsRow(step=s, train_loss=1.0 / s, valid_loss=1.2 / s) for s in range(1, 7)]
-    checkpoint = Checkpoint(
-        id="c4",
-        step=4,
-        model="ft:m::x:ckpt-step-4",
-        created_at=1,
-        metrics=MetricsRow(step=4, full_valid_loss=0.31),
-    )
-    summary = summarize_metrics(rows, [checkpoint], n_epochs=3)
+    summary = summarize_metrics(rows, [checkpoint(4, "ft:m::x", full_valid_loss=0.31)], n_epochs=3)
 
     frame = summary.to_pandas()
 

@@ -53,23 +53,29 @@ def test_disjoint_sets_share_nothing() -> None:
     assert shared_examples(train, valid) == []
 
 
+def _overlap_warnings(
+    server: LocalServer, clock: RecordingClock, train: Dataset, valid: Dataset
+) -> list[str]:
+    """The overlap warnings ``Job.create`` gives for ``train`` and ``valid``."""
+    with warnings.catch_warnings(record=True) as caught:  # whatever the date says
+        warnings.simplefilter("always")
+        Job.create(
+            train,
+            model="gpt-4o-mini",
+            validation=valid,
+            client=server.client(),
+            retry=clock.policy(),
+        )
+    messages = [str(w.message) for w in caught if issubclass(w.category, FinetuneKitWarning)]
+    return [m for m in messages if "also appear in the training data" in m]
+
+
 def test_job_create_warns_when_validation_repeats_training(
     clocked_server: LocalServer, clock: RecordingClock
 ) -> None:
     data = Dataset.from_labels([f"text {i}" for i in range(20)], ["a", "b"] * 10)
     overlapping = Dataset.from_records(list(data)[:5])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        Job.create(
-            data,
-            model="gpt-4o-mini",
-            validation=overlapping,
-            client=clocked_server.client(),
-            retry=clock.policy(),
-        )
-    messages = [str(w.message) for w in caught if issubclass(w.category, FinetuneKitWarning)]
-    overlap = [m for m in messages if "also appear in the training data" in m]
-    assert overlap == [
+    assert _overlap_warnings(clocked_server, clock, data, overlapping) == [
         "5 of 5 validation examples also appear in the training data (validation 1 = "
         "training 1, validation 2 = training 2, validation 3 = training 3 and 2 more): "
         "validation loss and accuracy will look better than they are. Dataset.split() makes "
@@ -81,13 +87,4 @@ def test_job_create_is_quiet_about_split_data(
     clocked_server: LocalServer, clock: RecordingClock
 ) -> None:
     train, valid = Dataset.from_labels([f"text {i}" for i in range(40)], ["a", "b"] * 20).split()
-    with warnings.catch_warnings(record=True) as caught:  # whatever the date says
-        warnings.simplefilter("always")
-        Job.create(
-            train,
-            model="gpt-4o-mini",
-            validation=valid,
-            client=clocked_server.client(),
-            retry=clock.policy(),
-        )
-    assert all("also appear" not in str(w.message) for w in caught)
+    assert _overlap_warnings(clocked_server, clock, train, valid) == []

@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
     import openai
+    from typing_extensions import Unpack
 
     from .._core.retry import RetryPolicy
+    from ._columns import FrameColumns
 
 __all__ = ["Dataset", "shared_examples"]
 
@@ -500,26 +502,22 @@ class Dataset:
     # --- DataFrames and Hugging Face datasets (logic in finetune_kit.display._frames) -----
 
     @classmethod
-    def from_pandas(
-        cls,
-        frame: Any,
-        *,
-        text: str | None = None,
-        label: str | None = None,
-        system: str | None = None,
-        messages: str | None = None,
-    ) -> Dataset:
+    def from_pandas(cls, frame: Any, **columns: Unpack[FrameColumns]) -> Dataset:
         """Labelled texts (``text=``, ``label=`` columns, optional ``system`` prompt) or chat
         rows (a ``messages=`` column of role/content dicts) from a pandas DataFrame.
 
+        Args:
+            frame: the DataFrame.
+            **columns: ``text``, ``label``, ``system`` or ``messages`` (each described at
+                :class:`~finetune_kit.datasets._columns.FrameColumns`).
+
         Raises:
+            TypeError: both shapes or neither given, or an unknown keyword.
             DatasetError: a column is missing or a row's value is unusable (both named).
         """
         from ..display import _frames
 
-        return _frames.dataset_from_pandas(
-            frame, text=text, label=label, system=system, messages=messages
-        )
+        return _frames.dataset_from_pandas(frame, "Dataset.from_pandas()", columns)
 
     def to_pandas(self) -> Any:
         """A DataFrame with one row per example and one column per top-level key."""
@@ -528,21 +526,11 @@ class Dataset:
         return _frames.dataset_to_pandas(self)
 
     @classmethod
-    def from_hf(
-        cls,
-        data: Any,
-        *,
-        text: str | None = None,
-        label: str | None = None,
-        system: str | None = None,
-        messages: str | None = None,
-    ) -> Dataset:
+    def from_hf(cls, data: Any, **columns: Unpack[FrameColumns]) -> Dataset:
         """Like :meth:`from_pandas`, from a Hugging Face ``datasets.Dataset``."""
         from ..display import _frames
 
-        return _frames.dataset_from_hf(
-            data, text=text, label=label, system=system, messages=messages
-        )
+        return _frames.dataset_from_hf(data, "Dataset.from_hf()", columns)
 
     def to_hf(self) -> Any:
         """A Hugging Face ``datasets.Dataset`` (chat data in TRL's ``messages`` format)."""

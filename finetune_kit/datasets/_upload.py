@@ -32,7 +32,7 @@ import inspect
 import logging
 import re
 from pathlib import PurePath
-from typing import IO, TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
+from typing import IO, TYPE_CHECKING, Final, Literal, Protocol, TypeAlias, TypedDict
 
 import openai
 from openai.types import FileObject
@@ -52,6 +52,8 @@ from ..facts._limits import MAX_FILE_BYTES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PART_BY
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from typing_extensions import Unpack
+
     from .._core.client import AnyClient, Flow
     from .._core.retry import RetryPolicy
     from ._source import Payload
@@ -62,6 +64,7 @@ __all__ = [
     "MAX_LIST_PAGES",
     "PART_SIZE",
     "UPLOADS_API_LIMIT",
+    "UploadKwargs",
     "UploadableDataset",
     "aupload_dataset",
     "hashed_filename",
@@ -266,6 +269,16 @@ def _cancel_upload(upload_id: str, parts_sent: int) -> Flow[None]:
     )
 
 
+class UploadKwargs(TypedDict, total=False):
+    """The keywords :func:`upload_dataset` and :func:`aupload_dataset` hand to
+    :func:`upload_flow` (which holds their defaults and documents them)."""
+
+    validate: bool
+    model: str | None
+    max_direct: int
+    part_size: int
+
+
 def upload_flow(
     ds: UploadableDataset,
     *,
@@ -277,7 +290,16 @@ def upload_flow(
 ) -> Flow[str]:
     """The upload as a flow (see the module docstring); returns the file id.
 
-    ``role`` says what the file is for: validation data may have fewer than 10 examples.
+    Args:
+        ds: the dataset.
+        validate: validate first and refuse data with errors.
+        model: the model to validate against (context length, format).
+        role: what the file is for: validation data may have fewer than 10 examples.
+        max_direct: above this many bytes, use the uploads API.
+        part_size: bytes per part with the uploads API.
+
+    Raises:
+        DatasetValidationError: ``validate`` is true and the data has errors.
     """
     if validate:
         ds.validate(model=model, role=role).raise_for_errors()
@@ -309,45 +331,32 @@ def upload_dataset(
     ds: UploadableDataset,
     *,
     client: openai.OpenAI | None = None,
-    validate: bool = True,
     retry: RetryPolicy | None = None,
-    model: str | None = None,
-    max_direct: int = FILES_API_LIMIT,
-    part_size: int = PART_SIZE,
+    **options: Unpack[UploadKwargs],
 ) -> str:
     """Upload ``ds`` for fine-tuning (or reuse an identical upload) and return the file id.
 
     Args:
         ds: the dataset.
         client: the client to use; omitted, the default one.
-        validate: validate first and refuse data with errors.
         retry: the retry policy; omitted, the default one.
-        model: the model to validate against (context length, format).
-        max_direct: above this many bytes, use the uploads API.
-        part_size: bytes per part with the uploads API.
+        **options: ``validate``, ``model``, ``max_direct``, ``part_size`` (each described
+            at :func:`upload_flow`).
 
     Raises:
         DatasetValidationError: ``validate`` is true and the data has errors.
     """
-    flow = upload_flow(
-        ds, validate=validate, model=model, max_direct=max_direct, part_size=part_size
-    )
-    return run_flow(flow, resolve_client(client), retry)
+    return run_flow(upload_flow(ds, **options), resolve_client(client), retry)
 
 
 async def aupload_dataset(
     ds: UploadableDataset,
     *,
     client: openai.AsyncOpenAI | None = None,
-    validate: bool = True,
     retry: RetryPolicy | None = None,
-    model: str | None = None,
-    max_direct: int = FILES_API_LIMIT,
-    part_size: int = PART_SIZE,
+    **options: Unpack[UploadKwargs],
 ) -> str:
     """The async sibling of :func:`upload_dataset`: validating, hashing and reading the data
     run in a worker thread, only the requests on the event loop."""
-    flow = upload_flow(
-        ds, validate=validate, model=model, max_direct=max_direct, part_size=part_size
-    )
+    flow = upload_flow(ds, **options)
     return await arun_flow_off_loop(flow, resolve_async_client(client), retry)

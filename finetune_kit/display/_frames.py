@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DatasetError
+from ..datasets._columns import FrameColumns, frame_columns
 from ._deps import optional
 
 if TYPE_CHECKING:
@@ -32,40 +33,20 @@ __all__ = [
 Row = tuple[object, Mapping[str, Any]]
 
 
-def dataset_from_pandas(
-    frame: Any,
-    *,
-    text: str | None = None,
-    label: str | None = None,
-    system: str | None = None,
-    messages: str | None = None,
-) -> Dataset:
-    """A Dataset from a DataFrame's labelled texts or chat rows (see ``Dataset.from_pandas``)."""
+def dataset_from_pandas(frame: Any, where: str, options: Mapping[str, object]) -> Dataset:
+    """A Dataset from a DataFrame's labelled texts or chat rows (see ``Dataset.from_pandas``);
+    ``options`` are the entry point's (``where``) ``FrameColumns`` keywords."""
+    chosen = frame_columns(where, options)
     columns = [str(c) for c in frame.columns]
     rows: Iterable[Row] = zip(frame.index, frame.to_dict("records"), strict=True)
-    return _build(
-        rows, columns, "DataFrame", text=text, label=label, system=system, messages=messages
-    )
+    return _build(rows, columns, "DataFrame", chosen)
 
 
-def dataset_from_hf(
-    data: Any,
-    *,
-    text: str | None = None,
-    label: str | None = None,
-    system: str | None = None,
-    messages: str | None = None,
-) -> Dataset:
-    """A Dataset from a Hugging Face ``datasets.Dataset`` (see ``Dataset.from_hf``)."""
-    return _build(
-        enumerate(data),
-        list(data.column_names),
-        "Hugging Face dataset",
-        text=text,
-        label=label,
-        system=system,
-        messages=messages,
-    )
+def dataset_from_hf(data: Any, where: str, options: Mapping[str, object]) -> Dataset:
+    """A Dataset from a Hugging Face ``datasets.Dataset`` (see ``Dataset.from_hf``), as
+    :func:`dataset_from_pandas`."""
+    chosen = frame_columns(where, options)
+    return _build(enumerate(data), list(data.column_names), "Hugging Face dataset", chosen)
 
 
 def dataset_to_pandas(dataset: Dataset) -> Any:
@@ -81,17 +62,11 @@ def dataset_to_hf(dataset: Dataset) -> Any:
 
 
 def _build(
-    rows: Iterable[Row],
-    columns: Sequence[str],
-    source: str,
-    *,
-    text: str | None,
-    label: str | None,
-    system: str | None,
-    messages: str | None,
+    rows: Iterable[Row], columns: Sequence[str], source: str, chosen: FrameColumns
 ) -> Dataset:
     from ..datasets._dataset import Dataset
 
+    text, label, messages = chosen.get("text"), chosen.get("label"), chosen.get("messages")
     labelled = text is not None or label is not None
     if (messages is not None) == labelled or (labelled and (text is None or label is None)):
         raise TypeError("give text= and label= (labelled texts) or messages= (chat rows), not both")
@@ -110,7 +85,7 @@ def _build(
     for key, row in rows:
         texts.append(_string(row[text], text, key))
         labels.append(_string(row[label], label, key))
-    return Dataset.from_labels(texts, labels, system=system)
+    return Dataset.from_labels(texts, labels, system=chosen.get("system"))
 
 
 def _where(column: str, key: object) -> str:

@@ -2,5 +2,6 @@
 
 Per endpoint (OpenAI, Azure, other): the model catalogue, limits, default epochs, prices and
 lifecycle dates, each table dated (``_models.py``); which endpoint a URL is
-(``_endpoints.py``); encodings and the token formula (``_tokens.py``).
+(``_endpoints.py``); encodings and the token formula (``_tokens.py``); what a job reports
+(``_jobs.py``).
 """

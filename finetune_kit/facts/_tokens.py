@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from .._exceptions import TokenizerError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence, Sized
+    from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
 
     import tiktoken
 
@@ -397,12 +397,8 @@ class TokenCounter:
         """Tokens of a message's ``content``: a string, or a list of text and image parts."""
         if isinstance(content, str):
             return self.count(content)
-        if not isinstance(content, list):
-            return 0
         total = 0
-        for part in content:
-            if not isinstance(part, dict):
-                continue
+        for part in _objects(content):
             text = part.get("text")
             if isinstance(text, str):
                 total += self.count(text)
@@ -414,12 +410,8 @@ class TokenCounter:
 
     def tool_calls(self, calls: object) -> int:
         """Tokens of an assistant's ``tool_calls``: per call 3 + id + name + arguments."""
-        if not isinstance(calls, list):
-            return 0
         total = 0
-        for call in calls:
-            if not isinstance(call, dict):
-                continue
+        for call in _objects(calls):
             total += TOKENS_PER_TOOL_CALL
             call_id = call.get("id")
             if isinstance(call_id, str):
@@ -504,6 +496,12 @@ class TokenCounter:
                 total += n
                 trained += t
         return total, trained
+
+
+def _objects(items: object) -> Iterator[dict[str, object]]:
+    """The objects (dicts) in a list; anything else in it, or a non-list, counts nothing."""
+    if isinstance(items, list):
+        yield from (item for item in items if isinstance(item, dict))
 
 
 def num_tokens_from_messages(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
+from ..facts._jobs import STEP_METRICS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
@@ -20,14 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Checkpoint", "Event", "MetricsRow", "MetricsSummary", "merge_events"]
 
-_CHECKPOINT_METRICS: Final = (
-    "train_loss",
-    "train_mean_token_accuracy",
-    "valid_loss",
-    "valid_mean_token_accuracy",
-    "full_valid_loss",
-    "full_valid_mean_token_accuracy",
-)
 #: Our field <- the names it goes by in result files, metrics events and checkpoints.
 _ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "train_loss": ("train_loss",),
@@ -134,7 +128,7 @@ class Checkpoint(BaseModel):
     def from_sdk(cls, checkpoint: FineTuningJobCheckpoint) -> Checkpoint:
         """Convert the SDK's checkpoint."""
         m = checkpoint.metrics
-        values = {name: getattr(m, name, None) for name in _CHECKPOINT_METRICS} if m else {}
+        values = {name: getattr(m, name, None) for name in STEP_METRICS} if m else {}
         return cls(
             id=checkpoint.id,
             step=int(checkpoint.step_number),

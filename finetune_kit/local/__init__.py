@@ -18,14 +18,15 @@ from ._clock import ManualClock
 from ._faults import FaultKind, FaultRule, Faults
 from ._server import LocalServer
 from ._token import AsyncStaticToken, StaticToken
-from ._trainer import (
+from ._trainer import LinearTrainer
+from ._trainer_types import (
     AnswerModel,
     Hyperparameters,
-    LinearTrainer,
     StepMetrics,
     Trainer,
     TrainingExample,
     TrainingRun,
+    TrainOptions,
 )
 from ._transport import in_process_async_http_client, in_process_http_client
 
@@ -41,6 +42,7 @@ __all__ = [
     "ManualClock",
     "StaticToken",
     "StepMetrics",
+    "TrainOptions",
     "Trainer",
     "TrainingExample",
     "TrainingRun",

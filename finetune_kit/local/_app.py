@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -51,6 +51,9 @@ __all__ = ["build_app"]
 logger = logging.getLogger("finetune_kit")
 
 _METADATA_KEY = re.compile(r"metadata\[(.*)\]")
+
+#: A route's work: the payload (JSON-able, or bytes) for a request.
+Handler: TypeAlias = "Callable[[Request], Awaitable[Any]]"
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -135,15 +138,6 @@ class _Routes:
         options = {key: q.get(key) for key in ("purpose", "after", "limit", "order")}
         return await self._run(lambda: self.store.files.list(**options))
 
-    async def files_get(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.files.get(_id(req)))
-
-    async def files_delete(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.files.delete(_id(req)))
-
-    async def files_content(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.files.content(_id(req)))
-
     # ----- uploads
     async def uploads_create(self, req: Request) -> Any:
         body = await _json(req)
@@ -158,9 +152,6 @@ class _Routes:
     async def uploads_complete(self, req: Request) -> Any:
         body = await _json(req)
         return await self._run(lambda: self.store.files.complete_upload(_id(req), body))
-
-    async def uploads_cancel(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.files.cancel_upload(_id(req)))
 
     # ----- fine-tuning
     async def jobs_create(self, req: Request) -> Any:
@@ -184,44 +175,10 @@ class _Routes:
             )
         )
 
-    async def jobs_get(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.jobs.get(_id(req)))
-
-    async def jobs_cancel(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.jobs.cancel(_id(req)))
-
-    async def jobs_pause(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.jobs.pause(_id(req)))
-
-    async def jobs_resume(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.jobs.resume(_id(req)))
-
-    async def jobs_events(self, req: Request) -> Any:
-        q = req.query_params
-        return await self._run(
-            lambda: self.store.jobs.list_events(
-                _id(req), after=q.get("after"), limit=q.get("limit")
-            )
-        )
-
-    async def jobs_checkpoints(self, req: Request) -> Any:
-        q = req.query_params
-        return await self._run(
-            lambda: self.store.jobs.list_checkpoints(
-                _id(req), after=q.get("after"), limit=q.get("limit")
-            )
-        )
-
     # ----- models
     async def models_list(self, req: Request) -> Any:
         del req
         return await self._run(self.store.models.list)
-
-    async def models_get(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.models.get(_id(req)))
-
-    async def models_delete(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.models.delete(_id(req)))
 
     # ----- chat
     async def chat_create(self, req: Request) -> Any:
@@ -253,45 +210,68 @@ class _Routes:
             lambda: self.store.batches.list(after=q.get("after"), limit=q.get("limit"))
         )
 
-    async def batches_get(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.batches.get(_id(req)))
+    # ----- routes that only pass the path's object id (and a page's cursor) on
+    def on_id(self, action: Callable[[str], Any]) -> Handler:
+        """A handler calling ``action`` (a store part's method) with the path's object id."""
 
-    async def batches_cancel(self, req: Request) -> Any:
-        return await self._run(lambda: self.store.batches.cancel(_id(req)))
+        async def handler(req: Request) -> Any:
+            return await self._run(lambda: action(_id(req)))
 
+        return handler
 
-_TABLE = [
-    ("POST", "/files", "files_create"),
-    ("GET", "/files", "files_list"),
-    ("GET", "/files/{id}", "files_get"),
-    ("DELETE", "/files/{id}", "files_delete"),
-    ("GET", "/files/{id}/content", "files_content"),
-    ("POST", "/uploads", "uploads_create"),
-    ("POST", "/uploads/{id}/parts", "uploads_part"),
-    ("POST", "/uploads/{id}/complete", "uploads_complete"),
-    ("POST", "/uploads/{id}/cancel", "uploads_cancel"),
-    ("POST", "/fine_tuning/jobs", "jobs_create"),
-    ("GET", "/fine_tuning/jobs", "jobs_list"),
-    ("GET", "/fine_tuning/jobs/{id}", "jobs_get"),
-    ("POST", "/fine_tuning/jobs/{id}/cancel", "jobs_cancel"),
-    ("POST", "/fine_tuning/jobs/{id}/pause", "jobs_pause"),
-    ("POST", "/fine_tuning/jobs/{id}/resume", "jobs_resume"),
-    ("GET", "/fine_tuning/jobs/{id}/events", "jobs_events"),
-    ("GET", "/fine_tuning/jobs/{id}/checkpoints", "jobs_checkpoints"),
-    ("GET", "/models", "models_list"),
-    ("GET", "/models/{id}", "models_get"),
-    ("DELETE", "/models/{id}", "models_delete"),
-    ("POST", "/chat/completions", "chat_create"),
-    ("POST", "/batches", "batches_create"),
-    ("GET", "/batches", "batches_list"),
-    ("GET", "/batches/{id}", "batches_get"),
-    ("POST", "/batches/{id}/cancel", "batches_cancel"),
-]
+    def on_id_page(self, action: Callable[..., Any]) -> Handler:
+        """Like :meth:`on_id`, passing the query's ``after`` and ``limit`` on too."""
+
+        async def handler(req: Request) -> Any:
+            q = req.query_params
+            return await self._run(
+                lambda: action(_id(req), after=q.get("after"), limit=q.get("limit"))
+            )
+
+        return handler
 
 
-def _endpoint(
-    handler: Callable[[Request], Awaitable[Any]],
-) -> Callable[[Request], Awaitable[Response]]:
+def _table(r: _Routes, store: Store) -> list[tuple[str, str, Handler]]:
+    """Every route: method, path (after the front door's prefix) and handler."""
+    parsing = [  # routes that read a body or a query of their own
+        ("POST", "/files", r.files_create),
+        ("GET", "/files", r.files_list),
+        ("POST", "/uploads", r.uploads_create),
+        ("POST", "/uploads/{id}/parts", r.uploads_part),
+        ("POST", "/uploads/{id}/complete", r.uploads_complete),
+        ("POST", "/fine_tuning/jobs", r.jobs_create),
+        ("GET", "/fine_tuning/jobs", r.jobs_list),
+        ("GET", "/models", r.models_list),
+        ("POST", "/chat/completions", r.chat_create),
+        ("POST", "/batches", r.batches_create),
+        ("GET", "/batches", r.batches_list),
+    ]
+    by_id = [  # routes that pass the path's object id on, and nothing else
+        ("GET", "/files/{id}", store.files.get),
+        ("DELETE", "/files/{id}", store.files.delete),
+        ("GET", "/files/{id}/content", store.files.content),
+        ("POST", "/uploads/{id}/cancel", store.files.cancel_upload),
+        ("GET", "/fine_tuning/jobs/{id}", store.jobs.get),
+        ("POST", "/fine_tuning/jobs/{id}/cancel", store.jobs.cancel),
+        ("POST", "/fine_tuning/jobs/{id}/pause", store.jobs.pause),
+        ("POST", "/fine_tuning/jobs/{id}/resume", store.jobs.resume),
+        ("GET", "/models/{id}", store.models.get),
+        ("DELETE", "/models/{id}", store.models.delete),
+        ("GET", "/batches/{id}", store.batches.get),
+        ("POST", "/batches/{id}/cancel", store.batches.cancel),
+    ]
+    pages = [  # routes that pass the path's object id and a page's cursor on
+        ("GET", "/fine_tuning/jobs/{id}/events", store.jobs.list_events),
+        ("GET", "/fine_tuning/jobs/{id}/checkpoints", store.jobs.list_checkpoints),
+    ]
+    return [
+        *parsing,
+        *((method, path, r.on_id(action)) for method, path, action in by_id),
+        *((method, path, r.on_id_page(action)) for method, path, action in pages),
+    ]
+
+
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             payload = await handler(request)
@@ -345,8 +325,8 @@ def build_app(
     starlette = Starlette(
         routes=[
             *(
-                Route(path, _endpoint(getattr(routes, attr)), methods=[method])
-                for method, path, attr in _TABLE
+                Route(path, _endpoint(handler), methods=[method])
+                for method, path, handler in _table(routes, store)
             ),
             *arm_routes(store.deployments),
         ],

@@ -74,9 +74,7 @@ class Batches:
         self.s = state
         self.files = files
         self.models = models
-        self.batches: dict[str, BatchRecord] = {
-            oid: BatchRecord.from_doc(doc) for oid, doc in state.db.load("batch")
-        }
+        self.batches = state.records("batch", BatchRecord.from_doc)
         self._running: set[str] = set()
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -135,9 +133,8 @@ class Batches:
             if batch.status in _TERMINAL:
                 raise bad_request(f"Batch {bid} is already {batch.status}.")
             now = int(self.s.now())
-            batch.cancelling_at = now
-            batch.cancelled_at = now
-            batch.status = "cancelled"
+            batch.enter("cancelling", now)
+            batch.enter("cancelled", now)
             self.s.db.save("batch", bid, batch.to_doc())
             return batch.to_api()
 
@@ -155,8 +152,7 @@ class Batches:
                     work = self._advance(batch, now)
                 except Exception:
                     logger.exception("local backend: batch %s failed internally", batch.id)
-                    batch.status = "failed"
-                    batch.failed_at = int(now)
+                    batch.enter("failed", now)
                     self.s.stage("batch", batch.id, batch.to_doc())
                     continue
                 if work is not None:
@@ -190,12 +186,10 @@ class Batches:
                     }
                 )
             if errors:
-                batch.status = "failed"
-                batch.failed_at = int(at)
+                batch.enter("failed", at)
                 batch.errors = {"object": "list", "data": errors}
             else:
-                batch.status = "in_progress"
-                batch.in_progress_at = int(at)
+                batch.enter("in_progress", at)
                 batch.total = len(lines)
                 batch.phase_start = at
             self.s.stage("batch", batch.id, batch.to_doc())
@@ -203,8 +197,7 @@ class Batches:
             lines, _ = batch_lines(self.s.db.get_blob(batch.input_file_id) or b"")
             return lines
         if batch.status == "finalizing" and now >= batch.phase_start + t.batch_finalizing:
-            batch.status = "completed"
-            batch.completed_at = int(batch.phase_start + t.batch_finalizing)
+            batch.enter("completed", batch.phase_start + t.batch_finalizing)
             self.s.stage("batch", batch.id, batch.to_doc())
         return None
 
@@ -215,8 +208,7 @@ class Batches:
         batch.failed = len(failures)
         batch.output_file_id = self._results(batch, "output", outputs)
         batch.error_file_id = self._results(batch, "error", failures)
-        batch.status = "finalizing"
-        batch.finalizing_at = int(at)
+        batch.enter("finalizing", at)
         batch.phase_start = at
         self.s.stage("batch", batch.id, batch.to_doc())
 

@@ -32,7 +32,7 @@ from ._chat import (
     find_listed_labels,
     generate,
 )
-from ._errors import ApiError, bad_request
+from ._errors import ApiError, bad_request, integer
 from ._models import is_reasoning_model
 from ._trainer import base_scores, content_text, context_text
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import tiktoken
 
     from ._models import Models
-    from ._trainer import AnswerModel
+    from ._trainer_types import AnswerModel
 
 __all__ = ["BASE_REPLY", "REASONING_TOKENS", "create_chat_completion"]
 
@@ -107,12 +107,8 @@ def _logit_bias(body: dict[str, Any], enc: tiktoken.Encoding) -> dict[int, float
         raise bad_request("Invalid 'logit_bias': expected an object.", param="logit_bias")
     bias: dict[int, float] = {}
     for key, value in raw.items():
-        try:
-            token = int(key)
-        except (TypeError, ValueError):
-            raise bad_request(
-                f"Invalid key in 'logit_bias': {key!r} is not a token id.", param="logit_bias"
-            ) from None
+        message = f"Invalid key in 'logit_bias': {key!r} is not a token id."
+        token = integer(key, message, param="logit_bias")
         if not 0 <= token < enc.n_vocab:
             raise bad_request(
                 f"Invalid key in 'logit_bias': {token}. Maximum value for token ids is "

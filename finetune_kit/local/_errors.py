@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "bad_request", "not_found"]
+__all__ = ["ApiError", "bad_request", "integer", "not_found"]
 
 
 class ApiError(Exception):
@@ -48,6 +48,14 @@ class ApiError(Exception):
 def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
     """A 400 ``invalid_request_error``."""
     return ApiError(400, message, param=param, code=code)
+
+
+def integer(value: Any, message: str, *, param: str) -> int:
+    """``value`` (a query string, a JSON key) as an int, or a 400 saying ``message``."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_request(message, param=param) from None
 
 
 def not_found(kind: str, object_id: str, *, param: str | None = None) -> ApiError:

@@ -38,12 +38,8 @@ class Files:
 
     def __init__(self, state: State) -> None:
         self.s = state
-        self.files: dict[str, FileRecord] = {
-            oid: FileRecord.from_doc(doc) for oid, doc in state.db.load("file")
-        }
-        self.uploads: dict[str, UploadRecord] = {
-            oid: UploadRecord.from_doc(doc) for oid, doc in state.db.load("upload")
-        }
+        self.files = state.records("file", FileRecord.from_doc)
+        self.uploads = state.records("upload", UploadRecord.from_doc)
 
     # ---------------------------------------------------------------------------- files
 

@@ -16,7 +16,7 @@ from ._errors import bad_request
 from ._trainer import StepMetrics, TrainingExample, TrainingRun, context_text
 
 if TYPE_CHECKING:
-    from ._trainer import AnswerModel, Trainer
+    from ._trainer_types import AnswerModel, Trainer
 
 __all__ = [
     "BadData",

@@ -18,6 +18,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+from ..facts._jobs import STEP_METRICS
 from ..facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
 from ..facts._models import model_facts
 from ._errors import ApiError, bad_request
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ._files import Files
     from ._models import Models
     from ._state import State
-    from ._trainer import AnswerModel, TrainingRun
+    from ._trainer_types import AnswerModel, TrainingRun
 
 __all__ = ["Jobs"]
 
@@ -115,16 +116,12 @@ class Jobs:
         self.s = state
         self.files = files
         self.models = models
-        self.jobs: dict[str, JobRecord] = {
-            oid: JobRecord.from_doc(doc) for oid, doc in state.db.load("job")
-        }
+        self.jobs = state.records("job", JobRecord.from_doc)
         self.events: dict[str, list[EventRecord]] = {}
-        for _, doc in state.db.load("event"):
-            event = EventRecord.from_doc(doc)
+        for event in state.records("event", EventRecord.from_doc).values():
             self.events.setdefault(event.job_id, []).append(event)
         self.checkpoints: dict[str, list[CheckpointRecord]] = {}
-        for _, doc in state.db.load("checkpoint"):
-            ckpt = CheckpointRecord.from_doc(doc)
+        for ckpt in state.records("checkpoint", CheckpointRecord.from_doc).values():
             self.checkpoints.setdefault(ckpt.job_id, []).append(ckpt)
         self._runs: dict[str, TrainingRun[AnswerModel]] = {}
         self._training: set[str] = set()
@@ -478,15 +475,7 @@ class Jobs:
             created_at=int(at),
             model=name,
             step=step,
-            metrics={
-                "step": float(step),
-                "train_loss": m.train_loss,
-                "train_mean_token_accuracy": m.train_mean_token_accuracy,
-                "valid_loss": m.valid_loss,
-                "valid_mean_token_accuracy": m.valid_mean_token_accuracy,
-                "full_valid_loss": m.full_valid_loss,
-                "full_valid_mean_token_accuracy": m.full_valid_mean_token_accuracy,
-            },
+            metrics={"step": float(step), **{k: getattr(m, k) for k in STEP_METRICS}},
         )
         kept = self.checkpoints.setdefault(job.id, [])
         kept.append(ckpt)

@@ -16,7 +16,7 @@ from ._records import ModelRecord
 
 if TYPE_CHECKING:
     from ._state import State
-    from ._trainer import AnswerModel
+    from ._trainer_types import AnswerModel
 
 __all__ = ["BASE_MODELS", "Models", "is_reasoning_model", "looks_like_base"]
 
@@ -83,9 +83,7 @@ class Models:
 
     def __init__(self, state: State) -> None:
         self.s = state
-        self.tuned: dict[str, ModelRecord] = {
-            oid: ModelRecord.from_doc(doc) for oid, doc in state.db.load("model")
-        }
+        self.tuned = state.records("model", ModelRecord.from_doc)
         self._weights: dict[str, AnswerModel] = {}
         self._weights_lock = threading.Lock()
 

@@ -9,11 +9,17 @@ dicts; everything the backend reasons about is a typed field.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
+    "BATCH_PHASES",
+    "INTERNAL",
     "BatchRecord",
     "CheckpointRecord",
     "EventRecord",
@@ -25,9 +31,27 @@ __all__ = [
 
 _R = TypeVar("_R")
 
+#: Field metadata: a field the backend keeps for itself, left out of the API view.
+INTERNAL: Final[Mapping[str, Any]] = {"api": None}
+
+
+def _api_name(name: str) -> Mapping[str, Any]:
+    """Field metadata: the field appears in the API view under ``name``."""
+    return {"api": name}
+
 
 class _Record:
-    """Shared storage view: every dataclass field, as JSON."""
+    """Shared views: every dataclass field as JSON for storage; the API's fields for clients.
+
+    The API view is derived from the field list, so each field is declared once: a field
+    appears under its own name unless its metadata renames it (``_api_name``) or keeps it
+    internal (:data:`INTERNAL`); each record adds its ``object`` type and the fields that are
+    constant or computed (``_api_extras``).
+    """
+
+    #: The API object's ``object`` value.
+    OBJECT: ClassVar[str]
+    id: str
 
     def to_doc(self) -> dict[str, Any]:
         """The stored document (all fields)."""
@@ -39,10 +63,29 @@ class _Record:
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         return cls(**{k: v for k, v in doc.items() if k in names})
 
+    def to_api(self) -> dict[str, Any]:
+        """The object the API returns (see the class docstring)."""
+        # The service's order: the id, the object type, then the fields.
+        view: dict[str, Any] = {"id": self.id, "object": self.OBJECT}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            name = f.metadata.get("api", f.name)
+            if name is not None:
+                value = getattr(self, f.name)
+                # Copies, so a caller's view never aliases the stored record.
+                view[name] = copy.copy(value) if isinstance(value, (list, dict)) else value
+        view.update(self._api_extras())
+        return view
+
+    def _api_extras(self) -> dict[str, Any]:
+        """The API fields that are not stored fields (constants, computed values)."""
+        return {}
+
 
 @dataclass
 class FileRecord(_Record):
     """A stored file's metadata (its bytes are a blob under the same id)."""
+
+    OBJECT: ClassVar[str] = "file"
 
     id: str
     bytes: int
@@ -50,24 +93,15 @@ class FileRecord(_Record):
     filename: str
     purpose: str
 
-    def to_api(self) -> dict[str, Any]:
-        """The files API's ``file`` object."""
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": self.bytes,
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-            "status_details": None,
-            "expires_at": None,
-        }
+    def _api_extras(self) -> dict[str, Any]:
+        return {"status": "processed", "status_details": None, "expires_at": None}
 
 
 @dataclass
 class UploadRecord(_Record):
     """A multi-part upload; its parts are blobs until it completes."""
+
+    OBJECT: ClassVar[str] = "upload"
 
     id: str
     bytes: int
@@ -75,29 +109,17 @@ class UploadRecord(_Record):
     expires_at: int
     filename: str
     purpose: str
-    mime_type: str
+    mime_type: str = field(metadata=INTERNAL)
     status: str = "pending"
     file: dict[str, Any] | None = None
-    parts: list[str] = field(default_factory=list)
-
-    def to_api(self) -> dict[str, Any]:
-        """The uploads API's ``upload`` object."""
-        return {
-            "id": self.id,
-            "object": "upload",
-            "bytes": self.bytes,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": self.status,
-            "file": self.file,
-        }
+    parts: list[str] = field(default_factory=list, metadata=INTERNAL)
 
 
 @dataclass
 class JobRecord(_Record):
     """A fine-tuning job and where its lifecycle stands."""
+
+    OBJECT: ClassVar[str] = "fine_tuning.job"
 
     id: str
     created_at: int
@@ -106,13 +128,13 @@ class JobRecord(_Record):
     seed: int
     training_file: str
     validation_file: str | None
-    suffix: str | None
+    suffix: str | None = field(metadata=_api_name("user_provided_suffix"))
     metadata: dict[str, str] | None
     integrations: list[Any] | None
     hyperparameters: dict[str, Any] | None
     # Created through Azure's paths: Azure-style model ids, and the training tier it ran on.
-    azure: bool = False
-    training_type: str | None = None
+    azure: bool = field(default=False, metadata=INTERNAL)
+    training_type: str | None = field(default=None, metadata=INTERNAL)
     status: str = "validating_files"
     error: dict[str, Any] | None = None
     fine_tuned_model: str | None = None
@@ -122,111 +144,80 @@ class JobRecord(_Record):
     estimated_finish: int | None = None
     # Lifecycle: when the current phase began, steps revealed so far, steps done before
     # the last pause, total steps and seconds per step (known once trained).
-    phase_start: float = 0.0
-    revealed: int = 0
-    done: int = 0
-    total: int | None = None
-    step_seconds: float = 0.0
+    phase_start: float = field(default=0.0, metadata=INTERNAL)
+    revealed: int = field(default=0, metadata=INTERNAL)
+    done: int = field(default=0, metadata=INTERNAL)
+    total: int | None = field(default=None, metadata=INTERNAL)
+    step_seconds: float = field(default=0.0, metadata=INTERNAL)
 
-    def to_api(self) -> dict[str, Any]:
-        """The ``fine_tuning.job`` object."""
-        return {
-            "id": self.id,
-            "object": "fine_tuning.job",
-            "created_at": self.created_at,
-            "error": self.error,
-            "fine_tuned_model": self.fine_tuned_model,
-            "finished_at": self.finished_at,
-            "hyperparameters": self.hyperparameters,
-            "model": self.model,
-            "organization_id": "org-local",
-            "result_files": list(self.result_files),
-            "seed": self.seed,
-            "status": self.status,
-            "trained_tokens": self.trained_tokens,
-            "training_file": self.training_file,
-            "validation_file": self.validation_file,
-            "estimated_finish": self.estimated_finish,
-            "integrations": self.integrations,
-            "metadata": self.metadata,
-            "method": self.method,
-            "user_provided_suffix": self.suffix,
-            **({"trainingType": self.training_type} if self.azure else {}),
-        }
+    def _api_extras(self) -> dict[str, Any]:
+        extras: dict[str, Any] = {"organization_id": "org-local"}
+        if self.azure:
+            extras["trainingType"] = self.training_type
+        return extras
 
 
 @dataclass
 class EventRecord(_Record):
     """One job event."""
 
+    OBJECT: ClassVar[str] = "fine_tuning.job.event"
+
     id: str
-    job_id: str
+    job_id: str = field(metadata=INTERNAL)
     created_at: int
     level: str
     message: str
     data: dict[str, Any]
     type: str
 
-    def to_api(self) -> dict[str, Any]:
-        """The ``fine_tuning.job.event`` object."""
-        return {
-            "id": self.id,
-            "object": "fine_tuning.job.event",
-            "created_at": self.created_at,
-            "level": self.level,
-            "message": self.message,
-            "data": self.data,
-            "type": self.type,
-        }
-
 
 @dataclass
 class CheckpointRecord(_Record):
     """One kept checkpoint (its model is a :class:`ModelRecord` of the same name)."""
 
-    id: str
-    job_id: str
-    created_at: int
-    model: str
-    step: int
-    metrics: dict[str, float | None]
+    OBJECT: ClassVar[str] = "fine_tuning.job.checkpoint"
 
-    def to_api(self) -> dict[str, Any]:
-        """The ``fine_tuning.job.checkpoint`` object."""
-        return {
-            "id": self.id,
-            "object": "fine_tuning.job.checkpoint",
-            "created_at": self.created_at,
-            "fine_tuned_model_checkpoint": self.model,
-            "fine_tuning_job_id": self.job_id,
-            "metrics": dict(self.metrics),
-            "step_number": self.step,
-        }
+    id: str
+    job_id: str = field(metadata=_api_name("fine_tuning_job_id"))
+    created_at: int
+    model: str = field(metadata=_api_name("fine_tuned_model_checkpoint"))
+    step: int = field(metadata=_api_name("step_number"))
+    metrics: dict[str, float | None]
 
 
 @dataclass
 class ModelRecord(_Record):
     """A tuned model or checkpoint this backend trained (weights stored apart)."""
 
+    OBJECT: ClassVar[str] = "model"
+
     id: str
     created: int
-    base: str
-    job_id: str
+    base: str = field(metadata=INTERNAL)
+    job_id: str = field(metadata=INTERNAL)
 
-    def to_api(self) -> dict[str, Any]:
-        """The ``model`` object; the backend's own models never retire."""
-        return {
-            "id": self.id,
-            "object": "model",
-            "created": self.created,
-            "owned_by": "local",
-            "shutdown_date": None,
-        }
+    def _api_extras(self) -> dict[str, Any]:
+        # The backend's own models never retire.
+        return {"owned_by": "local", "shutdown_date": None}
+
+
+#: A batch's phases whose start the API reports as ``<phase>_at``.
+BATCH_PHASES: Final = (
+    "in_progress",
+    "finalizing",
+    "completed",
+    "failed",
+    "cancelling",
+    "cancelled",
+)
 
 
 @dataclass
 class BatchRecord(_Record):
     """A batch over ``/v1/chat/completions``."""
+
+    OBJECT: ClassVar[str] = "batch"
 
     id: str
     input_file_id: str
@@ -238,42 +229,27 @@ class BatchRecord(_Record):
     errors: dict[str, Any] | None = None
     output_file_id: str | None = None
     error_file_id: str | None = None
-    in_progress_at: int | None = None
-    finalizing_at: int | None = None
-    completed_at: int | None = None
-    failed_at: int | None = None
-    cancelling_at: int | None = None
-    cancelled_at: int | None = None
-    total: int = 0
-    completed: int = 0
-    failed: int = 0
-    phase_start: float = 0.0
+    # When each of BATCH_PHASES began (a phase not reached yet is absent).
+    began: dict[str, int] = field(default_factory=dict, metadata=INTERNAL)
+    # Request counts, and when the current phase began.
+    total: int = field(default=0, metadata=INTERNAL)
+    completed: int = field(default=0, metadata=INTERNAL)
+    failed: int = field(default=0, metadata=INTERNAL)
+    phase_start: float = field(default=0.0, metadata=INTERNAL)
 
-    def to_api(self) -> dict[str, Any]:
-        """The ``batch`` object."""
+    def enter(self, phase: str, at: float) -> None:
+        """Move to ``phase`` (one of :data:`BATCH_PHASES`, also the status), begun at ``at``."""
+        self.status = phase
+        self.began[phase] = int(at)
+
+    def _api_extras(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "errors": self.errors,
-            "input_file_id": self.input_file_id,
-            "completion_window": self.completion_window,
-            "status": self.status,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "created_at": self.created_at,
-            "in_progress_at": self.in_progress_at,
+            **{f"{phase}_at": self.began.get(phase) for phase in BATCH_PHASES},
             "expires_at": self.created_at + 86_400,
-            "finalizing_at": self.finalizing_at,
-            "completed_at": self.completed_at,
-            "failed_at": self.failed_at,
             "expired_at": None,
-            "cancelling_at": self.cancelling_at,
-            "cancelled_at": self.cancelled_at,
             "request_counts": {
                 "total": self.total,
                 "completed": self.completed,
                 "failed": self.failed,
             },
-            "metadata": self.metadata,
         }

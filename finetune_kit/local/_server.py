@@ -14,28 +14,46 @@ import socket
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import openai
 import uvicorn
 
 from ._app import build_app
 from ._faults import Dropped
+from ._state import State
 from ._store import Store, Timing
 from ._trainer import LinearTrainer
 from ._transport import IN_PROCESS_ROOT, in_process_async_http_client, in_process_http_client
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
     from starlette.types import ASGIApp
+    from typing_extensions import Unpack
 
     from ._faults import Faults
-    from ._trainer import AnswerModel, Trainer
+    from ._trainer_types import AnswerModel, Trainer
 
-__all__ = ["LocalServer"]
+__all__ = ["ClientOptions", "LocalServer"]
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keywords :class:`LocalServer`'s client factories take, declared once.
+
+    Attributes:
+        api_key: the key to send (default: the server's own, or a placeholder when it has
+            none).
+        max_retries: the SDK's own retries (default 2).
+        timeout: seconds per request (default 60).
+    """
+
+    api_key: str | None
+    max_retries: int
+    timeout: float
+
 
 logger = logging.getLogger("finetune_kit")
 
@@ -168,13 +186,13 @@ class LocalServer:
         :func:`~finetune_kit.local.in_process_http_client` to talk to it without a socket.
         """
         if self._app is None:
-            store = Store(
+            state = State(
                 data_dir=self.data_dir,
                 clock=self._clock,
-                speed=self.speed,
-                timing=Timing(),
+                timing=Timing().scaled(self.speed),
                 trainer=self.trainer,
             )
+            store = Store(state)
             if self.faults is not None:
                 self.faults.reset()
             self._store = store
@@ -316,69 +334,63 @@ class LocalServer:
     ) -> None:
         self.stop()
 
-    def _key(self, api_key: str | None) -> str:
-        return api_key or self._api_key or _PLACEHOLDER_KEY
+    def _settings(self, where: str, options: Mapping[str, object]) -> dict[str, Any]:
+        """A client factory's ``options`` (see :class:`ClientOptions`) with their defaults."""
+        unknown = sorted(set(options) - set(ClientOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
+        chosen = cast("ClientOptions", options)
+        return {
+            # Neither given nor the server's: a placeholder (the SDK builds no client without).
+            "api_key": chosen.get("api_key") or self._api_key or _PLACEHOLDER_KEY,
+            "max_retries": chosen.get("max_retries", 2),
+            "timeout": chosen.get("timeout", 60.0),
+        }
 
-    def client(
-        self,
-        *,
-        api_key: str | None = None,
-        max_retries: int = 2,
-        timeout: float = 60.0,
-    ) -> openai.OpenAI:
+    def client(self, **options: Unpack[ClientOptions]) -> openai.OpenAI:
         """An ``openai.OpenAI`` aimed at this server (with its key, if it has one).
 
         Clients made here are closed when the server stops.
+
+        Args:
+            **options: ``api_key``, ``max_retries``, ``timeout`` (see :class:`ClientOptions`).
         """
-        client = openai.OpenAI(
-            api_key=self._key(api_key),
-            base_url=self.url,
-            max_retries=max_retries,
-            timeout=timeout,
-            http_client=self._http_client(),
-        )
+        settings = self._settings("LocalServer.client()", options)
+        client = openai.OpenAI(base_url=self.url, http_client=self._http_client(), **settings)
         self._clients.add(client)
         return client
 
     def _http_client(self) -> Any:
         return in_process_http_client(self.app) if self.in_process else None
 
-    def async_client(
-        self,
-        *,
-        api_key: str | None = None,
-        max_retries: int = 2,
-        timeout: float = 60.0,
-    ) -> openai.AsyncOpenAI:
-        """An ``openai.AsyncOpenAI`` aimed at this server (close it with ``await .close()``)."""
-        http_client = in_process_async_http_client(self.app) if self.in_process else None
+    def _async_http_client(self) -> Any:
+        return in_process_async_http_client(self.app) if self.in_process else None
+
+    def async_client(self, **options: Unpack[ClientOptions]) -> openai.AsyncOpenAI:
+        """An ``openai.AsyncOpenAI`` aimed at this server (close it with ``await .close()``);
+        ``options`` as :meth:`client`."""
+        settings = self._settings("LocalServer.async_client()", options)
         return openai.AsyncOpenAI(
-            api_key=self._key(api_key),
-            base_url=self.url,
-            max_retries=max_retries,
-            timeout=timeout,
-            http_client=http_client,
+            base_url=self.url, http_client=self._async_http_client(), **settings
         )
 
     def azure_client(
         self,
         *,
-        api_key: str | None = None,
         api_version: str = DEFAULT_AZURE_API_VERSION,
-        max_retries: int = 2,
-        timeout: float = 60.0,
+        **options: Unpack[ClientOptions],
     ) -> openai.AzureOpenAI:
-        """An ``openai.AzureOpenAI`` with this server as its endpoint (deployment = model).
+        """An ``openai.AzureOpenAI`` with this server as its endpoint (deployment = model);
+        ``options`` as :meth:`client`.
 
         Clients made here are closed when the server stops.
         """
+        settings = self._settings("LocalServer.azure_client()", options)
         client = openai.AzureOpenAI(
             azure_endpoint=self.root_url,
-            api_key=self._key(api_key),
             api_version=api_version,
-            max_retries=max_retries,
-            timeout=timeout,
             http_client=self._http_client(),
+            **settings,
         )
         self._clients.add(client)
         return client
@@ -386,19 +398,15 @@ class LocalServer:
     def async_azure_client(
         self,
         *,
-        api_key: str | None = None,
         api_version: str = DEFAULT_AZURE_API_VERSION,
-        max_retries: int = 2,
-        timeout: float = 60.0,
+        **options: Unpack[ClientOptions],
     ) -> openai.AsyncAzureOpenAI:
         """An ``openai.AsyncAzureOpenAI`` with this server as its endpoint (close it with
-        ``await .close()``)."""
-        http_client = in_process_async_http_client(self.app) if self.in_process else None
+        ``await .close()``); ``options`` as :meth:`client`."""
+        settings = self._settings("LocalServer.async_azure_client()", options)
         return openai.AsyncAzureOpenAI(
             azure_endpoint=self.root_url,
-            api_key=self._key(api_key),
             api_version=api_version,
-            max_retries=max_retries,
-            timeout=timeout,
-            http_client=http_client,
+            http_client=self._async_http_client(),
+            **settings,
         )

@@ -10,20 +10,22 @@ import secrets
 import string
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ._errors import bad_request
+from ._errors import bad_request, integer
 from ._persist import Persistence
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Sequence
 
-    from ._trainer import AnswerModel, Trainer
+    from ._trainer_types import AnswerModel, Trainer
 
 __all__ = ["State", "Timing", "limit", "page", "rand"]
 
 _ALPHABET = string.ascii_letters + string.digits
+
+_R = TypeVar("_R")
 
 
 def rand(n: int) -> str:
@@ -59,12 +61,7 @@ def limit(value: Any, default: int, maximum: int) -> int:
     """The ``limit`` query parameter, checked (400 when not an integer in 1..maximum)."""
     if value is None:
         return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise bad_request(
-            f"Invalid 'limit': expected an integer, got {value!r}.", param="limit"
-        ) from None
+    number = integer(value, f"Invalid 'limit': expected an integer, got {value!r}.", param="limit")
     if not 1 <= number <= maximum:
         raise bad_request(f"Invalid 'limit': must be between 1 and {maximum}.", param="limit")
     return number
@@ -112,6 +109,10 @@ class State:
     def now(self) -> float:
         """The injected clock's time."""
         return self.clock()
+
+    def records(self, kind: str, rebuild: Callable[[Any], _R]) -> dict[str, _R]:
+        """Every stored document of ``kind`` rebuilt (by a record's ``from_doc``), by id."""
+        return {oid: rebuild(doc) for oid, doc in self.db.load(kind)}
 
     def stage(self, kind: str, oid: str, doc: Any) -> None:
         """Queue a document for the next :meth:`flush` (one transaction for many changes)."""

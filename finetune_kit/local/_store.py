@@ -9,8 +9,6 @@ to where the clock says they are (see :mod:`._jobs`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._arm import ArmDeployments
 from ._batches import Batches
 from ._files import Files
@@ -18,33 +16,14 @@ from ._jobs import Jobs
 from ._models import Models
 from ._state import State, Timing
 
-if TYPE_CHECKING:
-    import os
-    from collections.abc import Callable
-
-    from ._trainer import AnswerModel, Trainer
-
 __all__ = ["Store", "Timing"]
 
 
 class Store:
-    """All state of one local backend; thread-safe."""
+    """All state of one local backend, its parts sharing ``state``; thread-safe."""
 
-    def __init__(
-        self,
-        *,
-        data_dir: str | os.PathLike[str] | None,
-        clock: Callable[[], float],
-        speed: float,
-        timing: Timing | None = None,
-        trainer: Trainer[AnswerModel],
-    ) -> None:
-        self.state = State(
-            data_dir=data_dir,
-            clock=clock,
-            timing=(timing or Timing()).scaled(speed),
-            trainer=trainer,
-        )
+    def __init__(self, state: State) -> None:
+        self.state = state
         self.files = Files(self.state)
         self.models = Models(self.state)
         self.jobs = Jobs(self.state, self.files, self.models)

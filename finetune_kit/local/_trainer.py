@@ -21,14 +21,7 @@ from typing import TYPE_CHECKING
 from ._trainer_features import content_text, context_text, features, ngram_features, words
 from ._trainer_linear import LinearTrainer
 from ._trainer_model import LinearModel
-from ._trainer_types import (
-    AnswerModel,
-    Hyperparameters,
-    StepMetrics,
-    Trainer,
-    TrainingExample,
-    TrainingRun,
-)
+from ._trainer_types import Hyperparameters, StepMetrics, TrainingExample, TrainingRun
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -36,12 +29,10 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ANSWERS",
     "MAX_EXAMPLES",
-    "AnswerModel",
     "Hyperparameters",
     "LinearModel",
     "LinearTrainer",
     "StepMetrics",
-    "Trainer",
     "TrainingExample",
     "TrainingRun",
     "base_scores",

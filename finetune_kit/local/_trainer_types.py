@@ -12,7 +12,7 @@ conversation's text, and a JSON form the trainer's :meth:`Trainer.load_model` re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, runtime_checkable
 
 from typing_extensions import TypeVar
 
@@ -21,10 +21,13 @@ from ._trainer_model import LinearModel
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from typing_extensions import NotRequired, Unpack
+
 __all__ = [
     "AnswerModel",
     "Hyperparameters",
     "StepMetrics",
+    "TrainOptions",
     "Trainer",
     "TrainingExample",
     "TrainingRun",
@@ -124,6 +127,25 @@ class TrainingRun(Generic[ModelT_co]):
     """Model after each epoch, keyed by the step number (the job's checkpoints)."""
 
 
+class TrainOptions(TypedDict):
+    """What :meth:`Trainer.train` takes besides the examples, declared once.
+
+    A trainer takes them as ``**options: Unpack[TrainOptions]`` (the backend passes them by
+    keyword); spelling them out as keyword-only parameters conforms too.
+
+    Attributes:
+        validation: Held-out examples to measure on (may be empty).
+        hyperparameters: The job's resolved hyperparameters.
+        seed: The job's seed: the same seed gives the same run.
+        on_step: Called with each step's metrics, in order, as soon as they are known.
+    """
+
+    validation: Sequence[TrainingExample]
+    hyperparameters: Hyperparameters
+    seed: int
+    on_step: NotRequired[Callable[[StepMetrics], None] | None]
+
+
 @runtime_checkable
 class Trainer(Protocol[ModelT_co]):
     """Turns a job's examples into a model the local backend can serve.
@@ -141,15 +163,10 @@ class Trainer(Protocol[ModelT_co]):
     """
 
     def train(
-        self,
-        examples: Sequence[TrainingExample],
-        *,
-        validation: Sequence[TrainingExample],
-        hyperparameters: Hyperparameters,
-        seed: int,
-        on_step: Callable[[StepMetrics], None] | None = None,
+        self, examples: Sequence[TrainingExample], **options: Unpack[TrainOptions]
     ) -> TrainingRun[ModelT_co]:
-        """Learn from ``examples`` (at least one); see the class docstring for the rules."""
+        """Learn from ``examples`` (at least one) with ``options`` (see :class:`TrainOptions`);
+        see the class docstring for the rules."""
         ...
 
     def load_model(self, data: dict[str, Any]) -> ModelT_co:

@@ -16,7 +16,7 @@ from ._trainer import Hyperparameters, LinearTrainer, limit_examples
 from ._validate import FileProblem, check_training_file
 
 if TYPE_CHECKING:
-    from ._trainer import AnswerModel, Trainer, TrainingExample, TrainingRun
+    from ._trainer_types import AnswerModel, Trainer, TrainingExample, TrainingRun
 
 __all__ = ["Failure", "Inputs", "Trained", "prepare"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,59 +97,64 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, thr
     release.set()
 
 
-def _train_in_another_request(
-    server: LocalServer, clock: ManualClock, entered: threading.Event
-) -> tuple[str, threading.Thread, list[str]]:
-    """Create a job and start the request that trains it; return once training has begun.
+@dataclass
+class _Training:
+    """A job whose training is under way in another request (held by :func:`gate`)."""
 
-    Returns the job id, the thread of that request and the list it appends its answer to.
-    """
-    client = server.client(max_retries=0)
+    job_id: str
+    other: openai.OpenAI  # a client for requests made meanwhile
+    thread: threading.Thread
+    answers: list[str]
+    release: threading.Event
+
+    def finish(self) -> list[str]:
+        """Let training end; the status the training request answered."""
+        self.release.set()
+        self.thread.join(_PATIENCE)
+        return self.answers
+
+
+@pytest.fixture
+def training(
+    clocked_server: LocalServer,
+    clock: ManualClock,
+    gate: tuple[threading.Event, threading.Event],
+) -> _Training:
+    """Create a job and start the request that trains it; return once training has begun."""
+    entered, release = gate
+    client = clocked_server.client(max_retries=0)
     job_id = client.fine_tuning.jobs.create(
         model="gpt-4o-mini", training_file=upload(client, small_training_file(12))
     ).id
     clock.advance(0.6)  # validation is due: the next request trains
     answers: list[str] = []
-    trainer = threading.Thread(
+    thread = threading.Thread(
         target=lambda: answers.append(client.fine_tuning.jobs.retrieve(job_id).status)
     )
-    trainer.start()
+    thread.start()
     assert entered.wait(_PATIENCE)
-    return job_id, trainer, answers
-
-
-def test_the_server_answers_while_a_job_trains(
-    clocked_server: LocalServer,
-    clock: ManualClock,
-    gate: tuple[threading.Event, threading.Event],
-) -> None:
-    entered, release = gate
-    job_id, trainer, answers = _train_in_another_request(clocked_server, clock, entered)
-    # Training is under way in the other request; this one is answered meanwhile.
     other = clocked_server.client(max_retries=0)
-    assert other.fine_tuning.jobs.retrieve(job_id).status == "validating_files"
-    assert other.fine_tuning.jobs.list_events(job_id).data
+    return _Training(job_id, other, thread, answers, release)
+
+
+def test_the_server_answers_while_a_job_trains(training: _Training) -> None:
+    # Training is under way in the other request; this one is answered meanwhile.
+    other = training.other
+    assert other.fine_tuning.jobs.retrieve(training.job_id).status == "validating_files"
+    assert other.fine_tuning.jobs.list_events(training.job_id).data
     assert other.models.list().data
-    release.set()
-    trainer.join(_PATIENCE)
-    assert answers == ["queued"]
+    assert training.finish() == ["queued"]
 
 
 def test_a_job_cancelled_while_training_stays_cancelled(
-    clocked_server: LocalServer,
-    clock: ManualClock,
-    gate: tuple[threading.Event, threading.Event],
+    training: _Training, clock: ManualClock
 ) -> None:
-    entered, release = gate
-    job_id, trainer, answers = _train_in_another_request(clocked_server, clock, entered)
-    other = clocked_server.client(max_retries=0)
-    assert other.fine_tuning.jobs.cancel(job_id).status == "cancelled"
-    release.set()
-    trainer.join(_PATIENCE)
-    assert answers == ["cancelled"]
+    jobs = training.other.fine_tuning.jobs
+    assert jobs.cancel(training.job_id).status == "cancelled"
+    assert training.finish() == ["cancelled"]
     clock.advance(60)
-    assert other.fine_tuning.jobs.retrieve(job_id).status == "cancelled"
-    assert other.fine_tuning.jobs.retrieve(job_id).fine_tuned_model is None
+    assert jobs.retrieve(training.job_id).status == "cancelled"
+    assert jobs.retrieve(training.job_id).fine_tuned_model is None
 
 
 def test_the_server_answers_while_a_batch_runs(

@@ -15,9 +15,9 @@ from finetune_kit.local import LocalServer, ManualClock
 from .helpers import LABELS, SYSTEM, chat_line, demo_rows, jsonl, upload
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
-    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 ENC = encoding_for_model("gpt-4o-mini")
 SENTIMENT = "Classify the sentiment. Answer with one of: positive, negative, neutral"
@@ -127,24 +127,19 @@ def test_logit_bias_minus_100_bans(client: openai.OpenAI) -> None:
 
 
 def test_aliases_carry_the_label_probabilities(client: openai.OpenAI, tuned: str) -> None:
-    question = "can you write a merge sort in python?"
-    plain = client.chat.completions.create(
-        model=tuned,
-        messages=_msgs(ALIASES, question),
-        max_tokens=1,
-        logprobs=True,
-        top_logprobs=10,
-        logit_bias={str(tok(label)): 100 for label in ("ai", "coding", first("trivia"))},
-    )
-    aliased = client.chat.completions.create(
-        model=tuned,
-        messages=_msgs(ALIASES, question),
-        max_tokens=1,
-        logprobs=True,
-        top_logprobs=3,
-        logit_bias={str(tok(a)): 100 for a in "ABC"},
-        temperature=0,
-    )
+    def biased(tokens: Iterable[str], top: int) -> ChatCompletion:
+        return client.chat.completions.create(
+            model=tuned,
+            messages=_msgs(ALIASES, "can you write a merge sort in python?"),
+            max_tokens=1,
+            logprobs=True,
+            top_logprobs=top,
+            logit_bias={str(tok(t)): 100 for t in tokens},
+            temperature=0,
+        )
+
+    plain = biased(("ai", "coding", first("trivia")), 10)
+    aliased = biased("ABC", 3)
     assert aliased.choices[0].message.content == "B"
     by_label = _top(plain)
     by_alias = _top(aliased)

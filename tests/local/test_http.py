@@ -166,6 +166,22 @@ def test_api_key_required(in_process: bool) -> None:
         assert "sk-local-secret" not in repr(server)
 
 
+@pytest.mark.parametrize(
+    "factory", ["client", "async_client", "azure_client", "async_azure_client"]
+)
+async def test_client_factories_share_their_options(factory: str) -> None:
+    with LocalServer(api_key="sk-local-secret", in_process=True) as server:
+        made = getattr(server, factory)()
+        assert (made.api_key, made.max_retries, made.timeout) == ("sk-local-secret", 2, 60.0)
+        mine = getattr(server, factory)(api_key="sk-mine", max_retries=0, timeout=5.0)
+        assert (mine.api_key, mine.max_retries, mine.timeout) == ("sk-mine", 0, 5.0)
+        with pytest.raises(TypeError, match=rf"^LocalServer\.{factory}\(\) got .* 'retries'"):
+            getattr(server, factory)(retries=0)
+        if factory.startswith("async"):
+            await made.close()
+            await mine.close()
+
+
 def test_non_loopback_needs_a_key() -> None:
     with pytest.raises(ValueError, match="api_key"):
         LocalServer(host="0.0.0.0")

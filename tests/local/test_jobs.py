@@ -149,6 +149,8 @@ def test_checkpoints_keep_last_three_and_answer(local_server: LocalServer) -> No
             == f"{job.fine_tuned_model}:ckpt-step-{ckpt.step_number}"
         )
         assert ckpt.metrics.train_loss is not None
+        assert ckpt.metrics.train_mean_token_accuracy is not None
+        assert ckpt.metrics.step == ckpt.step_number
         reply = client.chat.completions.create(
             model=ckpt.fine_tuned_model_checkpoint,
             messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hi"}],

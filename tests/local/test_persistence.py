@@ -11,9 +11,21 @@ from .helpers import SYSTEM, small_training_file, upload
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from openai.types.chat import ChatCompletionMessageParam
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
     from finetune_kit.local import ManualClock
+
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "hi"},
+]
+
+
+def _ask(client: openai.OpenAI, model: str) -> ChatCompletion:
+    return client.chat.completions.create(
+        model=model, messages=QUESTION, logprobs=True, top_logprobs=5, temperature=0
+    )
 
 
 def test_restart_loses_nothing(tmp_path: Path, clock: ManualClock) -> None:
@@ -32,30 +44,14 @@ def test_restart_loses_nothing(tmp_path: Path, clock: ManualClock) -> None:
         running = client.fine_tuning.jobs.retrieve(running.id)
         assert running.status == "running"
         events_before = [e.id for e in client.fine_tuning.jobs.list_events(running.id, limit=500)]
-        question: list[ChatCompletionMessageParam] = [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": "hi"},
-        ]
-        answer = client.chat.completions.create(
-            model=str(done.fine_tuned_model),
-            messages=question,
-            logprobs=True,
-            top_logprobs=5,
-            temperature=0,
-        )
+        answer = _ask(client, str(done.fine_tuned_model))
 
     with LocalServer(data_dir=tmp_path, clock=clock, in_process=True) as second:
         client = second.client(max_retries=0)
         assert client.files.content(file_id).content == data
         assert client.fine_tuning.jobs.retrieve(done.id) == done
         assert [j.id for j in client.fine_tuning.jobs.list(metadata={"run": "done"})] == [done.id]
-        again = client.chat.completions.create(
-            model=str(done.fine_tuned_model),
-            messages=question,
-            logprobs=True,
-            top_logprobs=5,
-            temperature=0,
-        )
+        again = _ask(client, str(done.fine_tuned_model))
         assert again.choices[0].message.content == answer.choices[0].message.content
         assert again.choices[0].logprobs == answer.choices[0].logprobs
         assert client.models.retrieve(str(done.fine_tuned_model)).id == done.fine_tuned_model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -11,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from finetune_kit.facts._jobs import STEP_METRICS
 from finetune_kit.local._trainer import (
-    AnswerModel,
     Hyperparameters,
     LinearModel,
     LinearTrainer,
     StepMetrics,
-    Trainer,
     TrainingExample,
     TrainingRun,
     features,
     ngram_features,
     train,
 )
+from finetune_kit.local._trainer_types import AnswerModel, Trainer
 
 SYSTEM = "Say which kind of word this is."
 # Made-up words: a model that reads whole words cannot know the held-out ones; their
@@ -101,15 +102,7 @@ def test_validation_metrics_per_step_and_full_at_epoch_ends() -> None:
     last = run.steps[-1]
     assert last.full_valid_mean_token_accuracy == 1.0
     assert last.full_valid_loss == pytest.approx(_mean_loss(run.model, valid), rel=1e-4)
-    assert set(last.to_json()) == {
-        "step",
-        "train_loss",
-        "train_mean_token_accuracy",
-        "valid_loss",
-        "valid_mean_token_accuracy",
-        "full_valid_loss",
-        "full_valid_mean_token_accuracy",
-    }
+    assert set(last.to_json()) == {"step", *STEP_METRICS}
     plain = train(data, n_epochs=1, batch_size=4, seed=0)
     assert all(s.valid_loss is None and s.full_valid_loss is None for s in plain.steps)
 
@@ -265,3 +258,8 @@ def test_the_built_in_trainer_conforms_to_the_protocol() -> None:
     assert isinstance(model, AnswerModel)
     assert isinstance(model, LinearModel)
     assert model.answers == ["noun", "verb"]
+
+
+def test_step_metrics_are_the_services_step_metrics() -> None:
+    # The job's metrics events and checkpoints report StepMetrics under these names.
+    assert [f.name for f in dataclasses.fields(StepMetrics)] == ["step", *STEP_METRICS]

@@ -27,11 +27,14 @@ from finetune_kit.local._trainer import MAX_ANSWERS
 from .helpers import SYSTEM, chat_line, jsonl, small_training_file, upload
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
     from types import ModuleType
 
     import openai
     from openai.types.chat import ChatCompletionMessageParam
+    from typing_extensions import Unpack
+
+    from finetune_kit.local import TrainOptions
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_trainer.py"
 
@@ -115,24 +118,12 @@ class _Recording:
     loaded: list[_Watched] = field(default_factory=list)
 
     def train(
-        self,
-        examples: Sequence[TrainingExample],
-        *,
-        validation: Sequence[TrainingExample],
-        hyperparameters: Hyperparameters,
-        seed: int,
-        on_step: Callable[[StepMetrics], None] | None = None,
+        self, examples: Sequence[TrainingExample], **options: Unpack[TrainOptions]
     ) -> TrainingRun[_Watched]:
-        run = self.inner.train(
-            examples,
-            validation=validation,
-            hyperparameters=hyperparameters,
-            seed=seed,
-            on_step=on_step,
-        )
+        run = self.inner.train(examples, **options)
         snapshots = {step: _Watched(m) for step, m in run.snapshots.items()}
         watched = TrainingRun(_Watched(run.model), run.steps, run.epoch_ends, snapshots)
-        self.calls.append((list(examples), hyperparameters, seed, watched))
+        self.calls.append((list(examples), options["hyperparameters"], options["seed"], watched))
         return watched
 
     def load_model(self, data: dict[str, Any]) -> _Watched:
