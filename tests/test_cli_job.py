@@ -50,17 +50,21 @@ def train_file(tmp_path: Path) -> Path:
     return path
 
 
-def _stdin(monkeypatch: pytest.MonkeyPatch, stream: io.StringIO) -> None:
-    monkeypatch.setattr("sys.stdin", stream)
+@pytest.fixture(autouse=True)
+def _no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stdin is not a terminal unless a test says otherwise (see :func:`_answer`): a command
+    that asks must never read the real stdin."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+
+def _answer(monkeypatch: pytest.MonkeyPatch, reply: str) -> None:
+    """Stdin is a terminal where the person answers ``reply`` to the question."""
+    monkeypatch.setattr("sys.stdin", _Terminal(f"{reply}\n"))
 
 
 def test_train_refuses_without_a_terminal_or_yes(
-    api: respx.Router,
-    train_file: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    api: respx.Router, train_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _stdin(monkeypatch, io.StringIO(""))
     code = main(["train", str(train_file), "--model", "gpt-4o-mini"])
     out, err = capsys.readouterr()
     assert code == 2
@@ -76,7 +80,7 @@ def test_train_asks_and_respects_no(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _stdin(monkeypatch, _Terminal("n\n"))
+    _answer(monkeypatch, "n")
     assert main(["train", str(train_file), "--model", "gpt-4o-mini"]) == 1
     assert "Start fine-tuning gpt-4o-mini" in capsys.readouterr().err
     assert not api.calls
@@ -89,7 +93,7 @@ def test_train_after_yes_uploads_and_creates(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _stdin(monkeypatch, _Terminal("y\n"))
+    _answer(monkeypatch, "y")
     code = main(
         ["train", str(train_file), "--model", "gpt-4o-mini", "--epochs", "2", "--suffix", "t"]
     )
@@ -104,14 +108,8 @@ def test_train_after_yes_uploads_and_creates(
 
 
 def test_train_yes_and_wait(
-    fake: FakeJobs,
-    files: FakeFiles,
-    train_file: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    fake: FakeJobs, files: FakeFiles, train_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _stdin(monkeypatch, io.StringIO(""))
-
     def finish(job: dict[str, Any], calls: int) -> None:
         del calls
         job["status"] = "succeeded"

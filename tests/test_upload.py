@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import openai
@@ -64,18 +64,19 @@ def test_reuse_needs_same_hash_size_and_a_healthyfile_json(
     assert upload_dataset(ds, client=client, retry=policy) == "file-4"
 
 
-def _identical_then_others(ds: Dataset, file_id: str, others: int) -> list[dict[str, Any]]:
-    """The service's files: an earlier upload of ``ds`` (as ``file_id``), then ``others``."""
+def _uploaded_before(files: FakeFiles, file_id: str, others: int) -> Dataset:
+    """The dataset, which the service already holds as ``file_id``, then ``others`` newer files."""
+    ds = _dataset()
     name = hashed_filename(ds, ds.content_hash())
     identical = file_json(file_id, name, len(ds.to_jsonl_bytes()))
-    return [identical, *(file_json(f"file-x{i}", f"x{i}.jsonl", 1) for i in range(others))]
+    files.files = [identical, *(file_json(f"file-x{i}", f"x{i}.jsonl", 1) for i in range(others))]
+    return ds
 
 
 def test_reuse_looks_through_every_page(
     files: FakeFiles, client: openai.OpenAI, policy: RetryPolicy
 ) -> None:
-    ds = _dataset()
-    files.files = _identical_then_others(ds, "file-match", 1500)
+    ds = _uploaded_before(files, "file-match", 1500)
     assert upload_dataset(ds, client=client, retry=policy) == "file-match"
     assert files.calls["list"] == 2
 
@@ -271,8 +272,7 @@ def never_whole(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_finding_an_earlier_upload_costs_a_bounded_number_of_requests(
     service: Service, client: openai.OpenAI, policy: RetryPolicy
 ) -> None:
-    ds = _dataset()
-    service.files = _identical_then_others(ds, "file-old-match", 2_000)
+    ds = _uploaded_before(service, "file-old-match", 2_000)
     # The identical file is older than the pages looked at: uploaded again, at bounded cost.
     assert upload_dataset(ds, client=client, retry=policy) == "file-2002"
     assert service.calls["list"] <= 5
