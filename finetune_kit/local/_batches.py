@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..facts._limits import MAX_BATCH_REQUESTS
 from ._completions import create_chat_completion
-from ._errors import ApiError, bad_request, not_found
+from ._errors import ApiError, bad_request, lookup
 from ._inputs import batch_lines
 from ._records import BatchRecord
 from ._state import limit, page, rand
@@ -115,21 +115,15 @@ class Batches:
             self.s.db.save("batch", batch.id, batch.to_doc())
             return batch.to_api()
 
-    def _batch(self, bid: str) -> BatchRecord:
-        batch = self.batches.get(bid)
-        if batch is None:
-            raise not_found("Batch", bid, param="batch_id")
-        return batch
-
     def get(self, bid: str) -> dict[str, Any]:
         """One batch."""
         with self.s.lock:
-            return self._batch(bid).to_api()
+            return lookup(self.batches, "batch", bid).to_api()
 
     def cancel(self, bid: str) -> dict[str, Any]:
         """Cancel a batch that has not finished."""
         with self.s.lock:
-            batch = self._batch(bid)
+            batch = lookup(self.batches, "batch", bid)
             if batch.status in _TERMINAL:
                 raise bad_request(f"Batch {bid} is already {batch.status}.")
             now = int(self.s.now())

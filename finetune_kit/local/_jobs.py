@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..facts._jobs import STEP_METRICS
 from ..facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
 from ..facts._models import model_facts
-from ._errors import ApiError, bad_request
+from ._errors import bad_request, lookup
 from ._inputs import method_of, result_csv, run_from_json, run_to_json
 from ._records import CheckpointRecord, EventRecord, JobRecord
 from ._state import limit, page, rand
@@ -77,15 +77,6 @@ def _training_type(body: dict[str, Any], *, azure: bool) -> str | None:
             code="invalid_training_type",
         )
     return canonical
-
-
-def _job_not_found(jid: str) -> ApiError:
-    return ApiError(
-        404,
-        f"Could not find fine-tuning job {jid}.",
-        param="fine_tuning_job_id",
-        code="fine_tune_not_found",
-    )
 
 
 def _check_options(body: dict[str, Any]) -> None:
@@ -213,10 +204,7 @@ class Jobs:
             )
 
     def _job(self, jid: str) -> JobRecord:
-        job = self.jobs.get(jid)
-        if job is None:
-            raise _job_not_found(jid)
-        return job
+        return lookup(self.jobs, "job", jid)
 
     def get(self, jid: str) -> dict[str, Any]:
         """A job as the API returns it."""
