@@ -151,6 +151,7 @@ _CHAT = json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode()
             ),
         ),
     ],
+    ids=["file", "upload", "batch", "batch-input", "job", "model", "deployment"],
 )
 def test_an_unknown_object_is_a_404_in_the_services_words(
     local_server: LocalServer,
