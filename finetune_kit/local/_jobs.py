@@ -392,7 +392,7 @@ class Jobs(Lifecycle[JobRecord, Inputs, Trained | Failure]):
             self._save(job)
 
     def _set_estimate(self, job: JobRecord) -> None:
-        if job.status in _TERMINAL or job.status == "paused" or job.total is None:
+        if job.status in self.RESTING or job.total is None:
             job.estimated_finish = None
             return
         remaining = (job.total - job.done) * job.step_seconds
