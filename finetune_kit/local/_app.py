@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from ._arm import arm_routes
 from ._completions import create_chat_completion
-from ._errors import ApiError, bad_request
+from ._errors import ApiError, bad_request, not_found
 from ._faults import FaultsMiddleware
 from ._middleware import FrontDoor
 from ._models import looks_like_base
@@ -94,16 +94,6 @@ def _id(request: Request) -> str:
 def _azure(request: Request) -> bool:
     """Whether the request came through Azure's data-plane paths (``/openai/...``)."""
     return getattr(request.state, "surface", None) == "azure"
-
-
-def deployment_not_found(name: str) -> ApiError:
-    """Azure's 404 for a deployment name that serves nothing (yet)."""
-    return ApiError(
-        404,
-        f"The API deployment {name} for this resource does not exist. If you created the "
-        "deployment within the last 5 minutes, please wait a moment and try again.",
-        code="DeploymentNotFound",
-    )
 
 
 class _Routes:
@@ -197,7 +187,7 @@ class _Routes:
             return served
         if looks_like_base(name):
             return name
-        raise deployment_not_found(name)
+        raise not_found("deployment", name)
 
     # ----- batches
     async def batches_create(self, req: Request) -> Any:

@@ -1,32 +1,32 @@
 """Batches over ``/v1/chat/completions``: validating -> in_progress -> finalizing -> completed.
 
 Like jobs, batches move when a request calls :meth:`Batches.advance`; the requests of a
-batch due to run are answered *outside* the lock (claimed first), so the server keeps
-answering while a large batch runs.
+batch due to run are answered *outside* the lock (claimed first, see
+:class:`~._lifecycle.Lifecycle`), so the server keeps answering while a large batch runs.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
 from ..facts._limits import MAX_BATCH_REQUESTS
 from ._completions import create_chat_completion
-from ._errors import ApiError, bad_request, not_found
+from ._errors import ApiError, bad_request, lookup
 from ._inputs import batch_lines
+from ._lifecycle import Lifecycle
 from ._records import BatchRecord
 from ._state import limit, page, rand
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ._files import Files
     from ._models import Models
     from ._state import State
 
 __all__ = ["Batches"]
-
-logger = logging.getLogger("finetune_kit")
 
 _TERMINAL: Final = ("completed", "failed", "cancelled", "expired")
 _ENDPOINT: Final = "/v1/chat/completions"
@@ -67,15 +67,19 @@ def run_lines(models: Models, lines: list[dict[str, Any]]) -> tuple[list[str], l
     return outputs, failures
 
 
-class Batches:
-    """The batches API and the batches' lifecycle."""
+#: A batch's outcome: its output lines and its error lines.
+_Results = tuple[list[str], list[str]]
+
+
+class Batches(Lifecycle[BatchRecord, list[dict[str, Any]], _Results]):
+    """The batches API and the batches' lifecycle (answering the requests is the work)."""
+
+    KIND = "batch"
+    RESTING = _TERMINAL
 
     def __init__(self, state: State, files: Files, models: Models) -> None:
-        self.s = state
-        self.files = files
-        self.models = models
+        super().__init__(state, files, models)
         self.batches = state.records("batch", BatchRecord.from_doc)
-        self._running: set[str] = set()
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a batch over ``/v1/chat/completions`` (``metadata`` kept as given)."""
@@ -115,21 +119,15 @@ class Batches:
             self.s.db.save("batch", batch.id, batch.to_doc())
             return batch.to_api()
 
-    def _batch(self, bid: str) -> BatchRecord:
-        batch = self.batches.get(bid)
-        if batch is None:
-            raise not_found("Batch", bid, param="batch_id")
-        return batch
-
     def get(self, bid: str) -> dict[str, Any]:
         """One batch."""
         with self.s.lock:
-            return self._batch(bid).to_api()
+            return lookup(self.batches, "batch", bid).to_api()
 
     def cancel(self, bid: str) -> dict[str, Any]:
         """Cancel a batch that has not finished."""
         with self.s.lock:
-            batch = self._batch(bid)
+            batch = lookup(self.batches, "batch", bid)
             if batch.status in _TERMINAL:
                 raise bad_request(f"Batch {bid} is already {batch.status}.")
             now = int(self.s.now())
@@ -140,38 +138,21 @@ class Batches:
 
     # ------------------------------------------------------------------------ lifecycle
 
-    def advance(self) -> None:
-        """Move every unfinished batch to where the clock says it is now."""
-        claimed: list[tuple[BatchRecord, list[dict[str, Any]], float]] = []
-        with self.s.lock:
-            now = self.s.now()
-            for batch in self.batches.values():
-                if batch.status in _TERMINAL or batch.id in self._running:
-                    continue
-                try:
-                    work = self._advance(batch, now)
-                except Exception:
-                    logger.exception("local backend: batch %s failed internally", batch.id)
-                    batch.enter("failed", now)
-                    self.s.stage("batch", batch.id, batch.to_doc())
-                    continue
-                if work is not None:
-                    self._running.add(batch.id)
-                    claimed.append(
-                        (batch, work, batch.phase_start + self.s.timing.batch_in_progress)
-                    )
-            self.s.flush()
-        for batch, lines, at in claimed:
-            outputs, failures = run_lines(self.models, lines)
-            with self.s.lock:
-                self._running.discard(batch.id)
-                if batch.status == "in_progress":  # not cancelled meanwhile
-                    self._finalize(batch, outputs, failures, at)
-                    self._advance(batch, self.s.now())
-                self.s.flush()
+    # Lifecycle's steps: a batch due to run hands out its lines; answering them is the work.
 
-    def _advance(self, batch: BatchRecord, now: float) -> list[dict[str, Any]] | None:
-        """Move ``batch`` on; returns its lines when they are due to run (off the lock)."""
+    def _records(self) -> Iterable[BatchRecord]:
+        return self.batches.values()
+
+    def _work(self, batch: BatchRecord, lines: list[dict[str, Any]]) -> _Results:
+        del batch  # the lines are all the work needs
+        return run_lines(self.models, lines)
+
+    def _break(self, batch: BatchRecord, now: float) -> None:
+        batch.enter("failed", now)
+        self.s.stage("batch", batch.id, batch.to_doc())
+
+    def _move(self, batch: BatchRecord, now: float) -> tuple[list[dict[str, Any]], float] | None:
+        """Move ``batch`` on; returns its lines when they are due to run, and when."""
         t = self.s.timing
         if batch.status == "validating" and now >= batch.phase_start + t.batch_validating:
             at = batch.phase_start + t.batch_validating
@@ -195,15 +176,14 @@ class Batches:
             self.s.stage("batch", batch.id, batch.to_doc())
         if batch.status == "in_progress" and now >= batch.phase_start + t.batch_in_progress:
             lines, _ = batch_lines(self.s.db.get_blob(batch.input_file_id) or b"")
-            return lines
+            return lines, batch.phase_start + t.batch_in_progress
         if batch.status == "finalizing" and now >= batch.phase_start + t.batch_finalizing:
             batch.enter("completed", batch.phase_start + t.batch_finalizing)
             self.s.stage("batch", batch.id, batch.to_doc())
         return None
 
-    def _finalize(
-        self, batch: BatchRecord, outputs: list[str], failures: list[str], at: float
-    ) -> None:
+    def _finish(self, batch: BatchRecord, outcome: _Results, at: float) -> None:
+        outputs, failures = outcome
         batch.completed = len(outputs)
         batch.failed = len(failures)
         batch.output_file_id = self._results(batch, "output", outputs)

@@ -7,9 +7,35 @@ handler raises becomes a 500 in the same shape (logged, never echoed as a stack 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-__all__ = ["ApiError", "bad_request", "integer", "not_found"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["ApiError", "bad_request", "integer", "lookup", "not_found"]
+
+_R = TypeVar("_R")
+
+#: How the service words a 404 for each kind of object: the message (``{id}`` is the
+#: object's id or name), the parameter it names and its error code.
+_NOT_FOUND: Final[dict[str, tuple[str, str | None, str | None]]] = {
+    "file": ("No such File object: {id}", "file_id", None),
+    "upload": ("No such Upload object: {id}", "upload_id", None),
+    "batch": ("No such Batch object: {id}", "batch_id", None),
+    "job": ("Could not find fine-tuning job {id}.", "fine_tuning_job_id", "fine_tune_not_found"),
+    "model": (
+        "The model `{id}` does not exist or you do not have access to it.",
+        "model",
+        "model_not_found",
+    ),
+    # Azure's, for a deployment name that serves nothing (yet).
+    "deployment": (
+        "The API deployment {id} for this resource does not exist. If you created the "
+        "deployment within the last 5 minutes, please wait a moment and try again.",
+        None,
+        "DeploymentNotFound",
+    ),
+}
 
 
 class ApiError(Exception):
@@ -59,5 +85,20 @@ def integer(value: Any, message: str, *, param: str) -> int:
 
 
 def not_found(kind: str, object_id: str, *, param: str | None = None) -> ApiError:
-    """A 404 for an unknown object id, worded like the service."""
-    return ApiError(404, f"No such {kind} object: {object_id}", param=param)
+    """The service's 404 for an unknown object of ``kind`` (a key of ``_NOT_FOUND``).
+
+    Args:
+        kind: ``"file"``, ``"upload"``, ``"batch"``, ``"job"``, ``"model"`` or ``"deployment"``.
+        object_id: The id (or name) asked for.
+        param: The request parameter that named it, when not the kind's usual one.
+    """
+    message, usual_param, code = _NOT_FOUND[kind]
+    return ApiError(404, message.format(id=object_id), param=param or usual_param, code=code)
+
+
+def lookup(records: Mapping[str, _R], kind: str, object_id: str, *, param: str | None = None) -> _R:
+    """The record ``object_id`` of ``records``, or the service's 404 (see :func:`not_found`)."""
+    record = records.get(object_id)
+    if record is None:
+        raise not_found(kind, object_id, param=param)
+    return record

@@ -11,7 +11,7 @@ from ..facts._limits import (
     MAX_UPLOAD_PART_BYTES,
     UPLOAD_EXPIRES_SECONDS,
 )
-from ._errors import ApiError, bad_request, not_found
+from ._errors import ApiError, bad_request, lookup, not_found
 from ._records import FileRecord, UploadRecord
 from ._state import limit, page, rand
 
@@ -71,10 +71,7 @@ class Files:
     def record(self, fid: str, *, param: str = "file_id") -> FileRecord:
         """A file's record (404 when unknown)."""
         with self.s.lock:
-            record = self.files.get(fid)
-            if record is None:
-                raise not_found("File", fid, param=param)
-            return record
+            return lookup(self.files, "file", fid, param=param)
 
     def get(self, fid: str) -> dict[str, Any]:
         """A file's metadata."""
@@ -99,7 +96,7 @@ class Files:
             self.record(fid)
             data = self.s.db.get_blob(fid)
             if data is None:
-                raise not_found("File", fid, param="file_id")
+                raise not_found("file", fid)
             return data
 
     def delete(self, fid: str) -> dict[str, Any]:
@@ -141,9 +138,7 @@ class Files:
             return upload.to_api()
 
     def _pending(self, uid: str) -> UploadRecord:
-        upload = self.uploads.get(uid)
-        if upload is None:
-            raise not_found("Upload", uid, param="upload_id")
+        upload = lookup(self.uploads, "upload", uid)
         if upload.status == "pending" and self.s.now() >= upload.expires_at:
             upload.status = "expired"
             self.s.db.save("upload", uid, upload.to_doc())

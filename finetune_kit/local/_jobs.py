@@ -6,7 +6,8 @@ everything; a restarted server resumes a running job exactly where the clock put
 Training happens once, when a job leaves ``validating_files``, *outside* the lock: the job
 is claimed, trained by the request that found it due, then its results are recorded, while
 other requests (retrieve, events, other jobs) are answered meanwhile. Per-step metrics and
-per-epoch checkpoints are then *revealed* step by step as time passes.
+per-epoch checkpoints are then *revealed* step by step as time passes. The claiming is
+:class:`~._lifecycle.Lifecycle`'s, shared with batches.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from typing import TYPE_CHECKING, Any, Final
 from ..facts._jobs import STEP_METRICS
 from ..facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
 from ..facts._models import model_facts
-from ._errors import ApiError, bad_request
+from ._errors import bad_request, lookup
 from ._inputs import method_of, result_csv, run_from_json, run_to_json
+from ._lifecycle import Lifecycle
 from ._records import CheckpointRecord, EventRecord, JobRecord
 from ._state import limit, page, rand
 from ._training import Failure, Inputs, Trained, prepare
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ._files import Files
     from ._models import Models
     from ._state import State
@@ -79,15 +83,6 @@ def _training_type(body: dict[str, Any], *, azure: bool) -> str | None:
     return canonical
 
 
-def _job_not_found(jid: str) -> ApiError:
-    return ApiError(
-        404,
-        f"Could not find fine-tuning job {jid}.",
-        param="fine_tuning_job_id",
-        code="fine_tune_not_found",
-    )
-
-
 def _check_options(body: dict[str, Any]) -> None:
     suffix = body.get("suffix")
     if suffix is not None and (not isinstance(suffix, str) or len(suffix) > MAX_SUFFIX_CHARS):
@@ -109,13 +104,14 @@ def _check_options(body: dict[str, Any]) -> None:
         raise bad_request("Invalid 'seed': expected an integer.", param="seed")
 
 
-class Jobs:
-    """The fine-tuning jobs API and the jobs' lifecycle."""
+class Jobs(Lifecycle[JobRecord, Inputs, Trained | Failure]):
+    """The fine-tuning jobs API and the jobs' lifecycle (training is a job's slow work)."""
+
+    KIND = "job"
+    RESTING = (*_TERMINAL, "paused")
 
     def __init__(self, state: State, files: Files, models: Models) -> None:
-        self.s = state
-        self.files = files
-        self.models = models
+        super().__init__(state, files, models)
         self.jobs = state.records("job", JobRecord.from_doc)
         self.events: dict[str, list[EventRecord]] = {}
         for event in state.records("event", EventRecord.from_doc).values():
@@ -124,7 +120,6 @@ class Jobs:
         for ckpt in state.records("checkpoint", CheckpointRecord.from_doc).values():
             self.checkpoints.setdefault(ckpt.job_id, []).append(ckpt)
         self._runs: dict[str, TrainingRun[AnswerModel]] = {}
-        self._training: set[str] = set()
 
     # ------------------------------------------------------------------------- the API
 
@@ -213,10 +208,7 @@ class Jobs:
             )
 
     def _job(self, jid: str) -> JobRecord:
-        job = self.jobs.get(jid)
-        if job is None:
-            raise _job_not_found(jid)
-        return job
+        return lookup(self.jobs, "job", jid)
 
     def get(self, jid: str) -> dict[str, Any]:
         """A job as the API returns it."""
@@ -325,37 +317,29 @@ class Jobs:
 
     # ------------------------------------------------------------------------ lifecycle
 
-    def advance(self) -> None:
-        """Move every unfinished job to where the clock says it is now.
+    # Lifecycle's steps: a job due for training hands out its inputs; training is the work.
 
-        Jobs due for training are claimed under the lock and trained after it is released.
-        """
-        claimed: list[tuple[JobRecord, Inputs, float]] = []
-        with self.s.lock:
-            now = self.s.now()
-            for job in list(self.jobs.values()):
-                if job.status in _TERMINAL or job.status == "paused" or job.id in self._training:
-                    continue
-                due = job.phase_start + self.s.timing.validating
-                if job.status == "validating_files" and now >= due:
-                    self._training.add(job.id)
-                    claimed.append((job, self._inputs(job), due))
-                    continue
-                self._guarded(job, now)
-            self.s.flush()
-        for job, inputs, at in claimed:
-            try:
-                outcome: Trained | Failure = prepare(inputs, self.s.trainer)
-            except Exception:
-                # A bug in one job must not make every later request fail.
-                logger.exception("local backend: job %s failed internally", job.id)
-                outcome = Failure("internal_error", "The job failed internally.", None)
-            with self.s.lock:
-                self._training.discard(job.id)
-                if job.status == "validating_files":  # not cancelled meanwhile
-                    self._trained(job, outcome, at)
-                    self._guarded(job, self.s.now())
-                self.s.flush()
+    def _records(self) -> Iterable[JobRecord]:
+        return self.jobs.values()
+
+    def _move(self, job: JobRecord, now: float) -> tuple[Inputs, float] | None:
+        due = job.phase_start + self.s.timing.validating
+        if job.status == "validating_files" and now >= due:
+            return self._inputs(job), due
+        self._advance(job, now)
+        return None
+
+    def _work(self, job: JobRecord, inputs: Inputs) -> Trained | Failure:
+        try:
+            return prepare(inputs, self.s.trainer)
+        except Exception:
+            # A bug in one job must not make every later request fail.
+            logger.exception("local backend: job %s failed internally", job.id)
+            return Failure("internal_error", "The job failed internally.", None)
+
+    def _break(self, job: JobRecord, now: float) -> None:
+        self._fail(job, now, Failure("internal_error", "The job failed internally.", None))
+        self._save(job)
 
     def _inputs(self, job: JobRecord) -> Inputs:
         get = self.s.db.get_blob
@@ -369,15 +353,7 @@ class Jobs:
             validation=get(job.validation_file) if job.validation_file else None,
         )
 
-    def _guarded(self, job: JobRecord, now: float) -> None:
-        try:
-            self._advance(job, now)
-        except Exception:
-            logger.exception("local backend: job %s failed internally", job.id)
-            self._fail(job, now, Failure("internal_error", "The job failed internally.", None))
-            self._save(job)
-
-    def _trained(self, job: JobRecord, outcome: Trained | Failure, at: float) -> None:
+    def _finish(self, job: JobRecord, outcome: Trained | Failure, at: float) -> None:
         if isinstance(outcome, Failure):
             self._fail(job, at, outcome)
             self._save(job)
@@ -416,7 +392,7 @@ class Jobs:
             self._save(job)
 
     def _set_estimate(self, job: JobRecord) -> None:
-        if job.status in _TERMINAL or job.status == "paused" or job.total is None:
+        if job.status in self.RESTING or job.total is None:
             job.estimated_finish = None
             return
         remaining = (job.total - job.done) * job.step_seconds

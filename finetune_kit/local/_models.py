@@ -11,7 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Final
 
 from ..facts._tokens import base_model_name
-from ._errors import ApiError
+from ._errors import ApiError, not_found
 from ._records import ModelRecord
 
 if TYPE_CHECKING:
@@ -68,16 +68,6 @@ def _base_doc(name: str) -> dict[str, Any]:
     }
 
 
-def model_not_found(name: str) -> ApiError:
-    """The 404 for an unknown model."""
-    return ApiError(
-        404,
-        f"The model `{name}` does not exist or you do not have access to it.",
-        param="model",
-        code="model_not_found",
-    )
-
-
 class Models:
     """Base and tuned models, and the tuned models' weights."""
 
@@ -117,7 +107,7 @@ class Models:
                 return record.to_api()
         if looks_like_base(name):
             return _base_doc(name)
-        raise model_not_found(name)
+        raise not_found("model", name)
 
     def delete(self, name: str) -> dict[str, Any]:
         """Delete a tuned model (base models cannot be deleted)."""
@@ -129,7 +119,7 @@ class Models:
                         f"You do not have permission to delete the model {name}.",
                         code="model_not_deletable",
                     )
-                raise model_not_found(name)
+                raise not_found("model", name)
             self.drop(name)
             return {"id": name, "object": "model", "deleted": True}
 
@@ -156,13 +146,13 @@ class Models:
             if name not in self.tuned:
                 if looks_like_base(name):
                     return name, None
-                raise model_not_found(name)
+                raise not_found("model", name)
             with self._weights_lock:
                 weights = self._weights.get(name)
             if weights is None:
                 stored = dict(self.s.db.load("weights")).get(name)
                 if stored is None:
-                    raise model_not_found(name)
+                    raise not_found("model", name)
                 weights = self.s.trainer.load_model(stored)
                 with self._weights_lock:
                     self._weights[name] = weights

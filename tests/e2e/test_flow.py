@@ -209,9 +209,10 @@ async def test_async_flow(
     clocked_server: LocalServer, clock: RecordingClock, data: tuple[Dataset, Dataset, list[str]]
 ) -> None:
     train, held_out, labels = data
-    policy = clock.policy()
     async with clocked_server.async_client() as client:
-        job = await AsyncJob.create(train, model=MODEL, client=client, retry=policy, suffix="a")
+        job = await AsyncJob.create(
+            train, model=MODEL, client=client, retry=clock.policy(), suffix="a"
+        )
         tuned = await job.wait(progress=False)
         assert isinstance(tuned, AsyncTunedModel)
         evaluation = await tuned.evaluate(held_out, labels=labels, progress=False)

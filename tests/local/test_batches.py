@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import openai
 import pytest
@@ -95,3 +95,21 @@ def test_batch_cancel_and_bad_requests(clocked_server: LocalServer) -> None:
         )
     with pytest.raises(openai.NotFoundError):
         client.batches.retrieve("batch_missing")
+
+
+def test_an_internal_error_fails_the_batch_not_the_server(
+    clocked_server: LocalServer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = clocked_server.client(max_retries=0)
+    file_id = upload(client, jsonl([_line("a", {"model": "gpt-4o-mini"})]), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+    def bug(_data: bytes) -> NoReturn:
+        raise RuntimeError("a bug reading the batch's lines")
+
+    monkeypatch.setattr("finetune_kit.local._batches.batch_lines", bug)
+    clock.advance(0.3)  # validating ends: reading the lines hits the bug
+    assert client.batches.retrieve(batch.id).status == "failed"
+    assert client.models.list().data

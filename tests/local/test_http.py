@@ -97,6 +97,80 @@ def test_malformed_requests_get_4xx_json_and_the_server_stays_up(
     assert local_server.client(max_retries=0).models.list().data
 
 
+_JSON = {"content-type": "application/json"}
+_CHAT = json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "error"),
+    [
+        ("GET", "/v1/files/file-x", None, ("No such File object: file-x", "file_id", None)),
+        (
+            "POST",
+            "/v1/uploads/upload_x/cancel",
+            None,
+            ("No such Upload object: upload_x", "upload_id", None),
+        ),
+        ("GET", "/v1/batches/batch_x", None, ("No such Batch object: batch_x", "batch_id", None)),
+        (  # the request's own parameter names the missing file
+            "POST",
+            "/v1/batches",
+            b'{"input_file_id": "file-x", "endpoint": "/v1/chat/completions"}',
+            ("No such File object: file-x", "input_file_id", None),
+        ),
+        (
+            "GET",
+            "/v1/fine_tuning/jobs/ftjob-x/checkpoints",
+            None,
+            (
+                "Could not find fine-tuning job ftjob-x.",
+                "fine_tuning_job_id",
+                "fine_tune_not_found",
+            ),
+        ),
+        (
+            "GET",
+            "/v1/models/my-model",
+            None,
+            (
+                "The model `my-model` does not exist or you do not have access to it.",
+                "model",
+                "model_not_found",
+            ),
+        ),
+        (
+            "POST",
+            "/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21",
+            _CHAT,
+            (
+                "The API deployment my-deployment for this resource does not exist. If you "
+                "created the deployment within the last 5 minutes, please wait a moment and "
+                "try again.",
+                None,
+                "DeploymentNotFound",
+            ),
+        ),
+    ],
+    ids=["file", "upload", "batch", "batch-input", "job", "model", "deployment"],
+)
+def test_an_unknown_object_is_a_404_in_the_services_words(
+    local_server: LocalServer,
+    method: str,
+    path: str,
+    body: bytes | None,
+    error: tuple[str, str | None, str | None],
+) -> None:
+    status, payload, _ = _raw(local_server, method, path, body, _JSON)
+    assert status == 404
+    message, param, code = error
+    assert payload["error"] == {
+        "message": message,
+        "type": "invalid_request_error",
+        "param": param,
+        "code": code,
+    }
+
+
 @pytest.mark.parametrize("in_process", [True, False])
 def test_oversized_body_is_413_and_the_server_stays_up(in_process: bool) -> None:
     with LocalServer(max_body_bytes=1000, in_process=in_process) as server:
