@@ -23,7 +23,7 @@ from ..classification._capabilities import client_type_error
 from ..classification._options import ClassifyKwargs, ClassifyOptions, check_model
 from ..evaluate import Evaluation, evaluation_items
 from ._deploy import AsyncDeployMixin, DeployMixin
-from ._keywords import check_keywords
+from ._keywords import ModelOrigin, check_keywords
 
 if TYPE_CHECKING:
     import os
@@ -157,24 +157,40 @@ class _ModelHandle(Generic[ClientT]):
     _client_type: type[ClientT]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        client: ClientT | None = None,
-        job_id: str | None = None,
-        base_model: str | None = None,
-        checkpoint_step: int | None = None,
-        deployment: Deployment | None = None,
+        self, name: str, *, client: ClientT | None = None, **origin: Unpack[ModelOrigin]
     ) -> None:
         check_model(name, "name")
+        check_keywords(f"{type(self).__name__}()", origin, ModelOrigin.__annotations__)
         if client is not None and not isinstance(client, self._client_type):
             raise client_type_error(f"{type(self).__name__}()", self._client_type.__name__, client)
         self.name = name
-        self.job_id = job_id
-        self.base_model = base_model
-        self.checkpoint_step = checkpoint_step
-        self.deployment = deployment
+        self._origin = origin
         self._client: ClientT | None = client
+
+    @property
+    def origin(self) -> ModelOrigin:
+        """Where the model came from, as given (a copy): the constructor's keywords."""
+        return ModelOrigin(**self._origin)
+
+    @property
+    def job_id(self) -> str | None:
+        """The job that produced this model, when known."""
+        return self._origin.get("job_id")
+
+    @property
+    def base_model(self) -> str | None:
+        """The model this one was tuned from, when known."""
+        return self._origin.get("base_model")
+
+    @property
+    def checkpoint_step(self) -> int | None:
+        """The step of the checkpoint this model is, when it is one."""
+        return self._origin.get("checkpoint_step")
+
+    @property
+    def deployment(self) -> Deployment | None:
+        """The Azure deployment ``name`` is, when it is one (see :meth:`deploy`)."""
+        return self._origin.get("deployment")
 
     @property
     def model_id(self) -> str:
@@ -183,14 +199,9 @@ class _ModelHandle(Generic[ClientT]):
 
     def _deployed(self, deployment: Deployment) -> Self:
         # The same client and provenance; the deployment name is what the data plane takes.
-        return type(self)(
-            deployment.name,
-            client=self._client,
-            job_id=self.job_id,
-            base_model=self.base_model or self.model_id,
-            checkpoint_step=self.checkpoint_step,
-            deployment=deployment,
-        )
+        origin = self.origin
+        origin.update({"base_model": self.base_model or self.model_id, "deployment": deployment})
+        return type(self)(deployment.name, client=self._client, **origin)
 
     def _fallback_date(self, client: openai.OpenAI | openai.AsyncOpenAI) -> dt.date | None:
         # The endpoint's own facts (Azure's dates for Azure), never another endpoint's.
@@ -303,11 +314,14 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         name: the model id, e.g. ``ft:gpt-4.1-mini:org:suffix:id`` or ``...:ckpt-step-88``.
         client: the client to call it through; omitted, one is built from ``OPENAI_*`` on
             first use.
-        job_id: the job that produced it, when known.
-        base_model: the model it was tuned from, when known (it also tells classify() the
-            token encoding when ``name`` does not, e.g. for an Azure deployment).
-        checkpoint_step: the step of the checkpoint this model is, when it is one.
-        deployment: the Azure deployment ``name`` is, when it is one (see :meth:`deploy`).
+        **origin: where it came from, each None when unknown: ``job_id``, the job that
+            produced it; ``base_model``, the model it was tuned from (it also tells classify()
+            the token encoding when ``name`` does not, e.g. for an Azure deployment);
+            ``checkpoint_step``, the step of the checkpoint this model is; ``deployment``, the
+            Azure deployment ``name`` is (see :meth:`deploy`).
+
+    Raises:
+        TypeError: an unknown keyword, or a client of the wrong kind.
     """
 
     _client_type = openai.OpenAI
