@@ -23,7 +23,6 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import openai
@@ -37,7 +36,7 @@ from ._batch_submit import ENDPOINT, check_key, delete_files, derive_key, submit
 from ._capabilities import async_client, is_settled, sync_client
 from ._ladder import Spec, classify_steps, prepare_call
 from ._many import item_error
-from ._options import ClassifyOptions
+from ._options import Call
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -47,9 +46,8 @@ if TYPE_CHECKING:
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
-    from ._labels import LabelSet, LabelsInput
-    from ._ladder import ClientT
-    from ._options import ClassifyKwargs
+    from ._labels import LabelsInput
+    from ._options import ClassifyKwargs, ClientT
     from ._prompts import TextInput
     from ._results import ItemResult, Technique
 
@@ -279,12 +277,9 @@ def _clock(retry: RetryPolicy | None) -> Callable[[], float]:
 @contextmanager
 def _prepared(
     texts: Sequence[TextInput],
-    labels: LabelsInput | LabelSet,
-    model: str,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
+    call: Call[ClientT],
     settings: BatchSettings,
-    resolve: Callable[[], ClientT],
+    resolve: Callable[[ClientT | None, str], ClientT],
 ) -> Iterator[tuple[ClientT, Flow[list[ItemResult]]]]:
     """The checks and the flow :func:`run_batch` and :func:`arun_batch` share, with the
     client to run it on, inside the progress bar."""
@@ -298,11 +293,11 @@ def _prepared(
     if settings.poll_interval <= 0:
         raise ValueError("poll_interval must be positive")
     items = list(texts)
-    resolved, spec = prepare_call(labels, model, options, retry, resolve)
+    resolved, spec = prepare_call(call, resolve)
     with progress_bar(
-        total=len(items), enabled=settings.progress, description=f"batch {model}", unit="text"
+        total=len(items), enabled=settings.progress, description=f"batch {call.model}", unit="text"
     ) as bar:
-        yield resolved, batch_flow(spec, items, settings, clock=_clock(retry), bar=bar)
+        yield resolved, batch_flow(spec, items, settings, clock=_clock(call.retry), bar=bar)
 
 
 def classify_batch(
@@ -350,26 +345,17 @@ def classify_batch(
         TypeError: ``texts`` is a single string.
         TimeoutError: ``timeout`` passed with batches still running.
     """
-    checked = ClassifyOptions.from_kwargs("classify_batch()", options)
+    call = Call.of("classify_batch()", labels, model, client, retry, options)
     settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
-    return run_batch(texts, labels, model, client, checked, retry, settings)
+    return run_batch(texts, call, settings)
 
 
 def run_batch(
-    texts: Sequence[TextInput],
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.OpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    settings: BatchSettings,
-    *,
-    where: str = "classify_batch()",
+    texts: Sequence[TextInput], call: Call[openai.OpenAI], settings: BatchSettings
 ) -> list[ItemResult]:
-    """:func:`classify_batch` with checked options (every sync batch entry point)."""
-    resolve = partial(sync_client, client, where)
-    with _prepared(texts, labels, model, options, retry, settings, resolve) as (resolved, flow):
-        return run_flow(flow, resolved, retry)
+    """:func:`classify_batch` with its call built (every sync batch entry point)."""
+    with _prepared(texts, call, settings, sync_client) as (resolved, flow):
+        return run_flow(flow, resolved, call.retry)
 
 
 async def aclassify_batch(
@@ -387,23 +373,14 @@ async def aclassify_batch(
     **options: Unpack[ClassifyKwargs],
 ) -> list[ItemResult]:
     """The async sibling of :func:`classify_batch` (waits with the policy's ``async_sleep``)."""
-    checked = ClassifyOptions.from_kwargs("aclassify_batch()", options)
+    call = Call.of("aclassify_batch()", labels, model, client, retry, options)
     settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
-    return await arun_batch(texts, labels, model, client, checked, retry, settings)
+    return await arun_batch(texts, call, settings)
 
 
 async def arun_batch(
-    texts: Sequence[TextInput],
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.AsyncOpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    settings: BatchSettings,
-    *,
-    where: str = "aclassify_batch()",
+    texts: Sequence[TextInput], call: Call[openai.AsyncOpenAI], settings: BatchSettings
 ) -> list[ItemResult]:
     """The async sibling of :func:`run_batch`."""
-    resolve = partial(async_client, client, where)
-    with _prepared(texts, labels, model, options, retry, settings, resolve) as (resolved, flow):
-        return await arun_flow(flow, resolved, retry)
+    with _prepared(texts, call, settings, async_client) as (resolved, flow):
+        return await arun_flow(flow, resolved, call.retry)

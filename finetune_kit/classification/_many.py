@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, cast, overload
 
 import openai
 
@@ -22,7 +22,7 @@ from .._core.retry import FAIL_FAST_CODES
 from .._exceptions import ClassificationError
 from ._capabilities import async_client, is_settled, sync_client
 from ._ladder import Spec, classify_steps, plan_off_loop, prepare_call
-from ._options import ClassifyOptions, check_concurrency, check_texts
+from ._options import Call, check_concurrency, check_texts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -30,12 +30,10 @@ if TYPE_CHECKING:
     from typing_extensions import Required, Unpack
 
     from .._core.retry import RetryPolicy
-    from ._labels import LabelSet, LabelsInput
-    from ._options import ClassifyKwargs
+    from ._labels import LabelsInput
+    from ._options import ClassifyKwargs, ClientT
     from ._prompts import TextInput
     from ._results import ItemResult
-
-    ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
 
     class ManyKwargs(ClassifyKwargs, Generic[ClientT], total=False):
         """The keywords of :func:`classify_many` (``ClientT`` = ``openai.OpenAI``) and
@@ -175,63 +173,39 @@ def classify_many(
         A list of :class:`Classification` or :class:`ClassificationError`; for a pandas
         Series, a Series of them with the same index.
     """
-    checked = ClassifyOptions.from_kwargs("classify_many()", options)
-    found = run_many(texts, labels, model, client, checked, retry, concurrency, progress)
-    return _shaped(texts, found)
+    call = Call.of("classify_many()", labels, model, client, retry, options)
+    return _shaped(texts, run_many(texts, call, concurrency, progress))
 
 
 def _prepare_many(
     texts: object,
-    labels: LabelsInput | LabelSet,
-    model: str,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
+    call: Call[ClientT],
     concurrency: int,
-    resolve: Callable[[], ClientT],
-    as_trained: bool,
+    resolve: Callable[[ClientT | None, str], ClientT],
 ) -> tuple[list[TextInput], int, ClientT, Spec]:
     """The checks and set-up :func:`run_many` and :func:`arun_many` share: the texts as a
     list, the number of workers, the client and the spec."""
     items = check_texts(texts)
     workers = check_concurrency(concurrency, len(items))
-    resolved, spec = prepare_call(labels, model, options, retry, resolve, as_trained=as_trained)
+    resolved, spec = prepare_call(call, resolve)
     return items, workers, resolved, spec
 
 
 def run_many(
-    texts: object,
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.OpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    concurrency: int,
-    progress: bool,
-    *,
-    as_trained: bool = False,
-    where: str = "classify_many()",
+    texts: object, call: Call[openai.OpenAI], concurrency: int, progress: bool
 ) -> list[ItemResult]:
-    """:func:`classify_many` with checked options, always a list (every sync entry point)."""
-    items, workers, resolved, spec = _prepare_many(
-        texts,
-        labels,
-        model,
-        options,
-        retry,
-        concurrency,
-        lambda: sync_client(client, where),
-        as_trained,
-    )
+    """:func:`classify_many` with its call built, always a list (every sync entry point)."""
+    items, workers, resolved, spec = _prepare_many(texts, call, concurrency, sync_client)
     results: list[ItemResult | None] = [None] * len(items)
 
     def run(i: int) -> None:
         try:
-            results[i] = run_flow(classify_steps(spec, items[i]), resolved, retry)
+            results[i] = run_flow(classify_steps(spec, items[i]), resolved, call.retry)
         except Exception as exc:
             results[i] = item_error(exc, spec, i)
 
     try:
-        with _bar(model, len(items), progress) as bar:
+        with _bar(call.model, len(items), progress) as bar:
             start = 0
             if _needs_probe(spec, len(items)):
                 run(0)
@@ -292,43 +266,25 @@ async def aclassify_many(
     **options: Unpack[ClassifyKwargs],
 ) -> Any:
     """The async sibling of :func:`classify_many`: worker tasks on one loop."""
-    checked = ClassifyOptions.from_kwargs("aclassify_many()", options)
-    found = await arun_many(texts, labels, model, client, checked, retry, concurrency, progress)
-    return _shaped(texts, found)
+    call = Call.of("aclassify_many()", labels, model, client, retry, options)
+    return _shaped(texts, await arun_many(texts, call, concurrency, progress))
 
 
 async def arun_many(
-    texts: object,
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.AsyncOpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    concurrency: int,
-    progress: bool,
-    *,
-    as_trained: bool = False,
-    where: str = "aclassify_many()",
+    texts: object, call: Call[openai.AsyncOpenAI], concurrency: int, progress: bool
 ) -> list[ItemResult]:
     """The async sibling of :func:`run_many`."""
-    items, workers, resolved, spec = _prepare_many(
-        texts,
-        labels,
-        model,
-        options,
-        retry,
-        concurrency,
-        lambda: async_client(client, where),
-        as_trained,
-    )
+    items, workers, resolved, spec = _prepare_many(texts, call, concurrency, async_client)
     await plan_off_loop(spec)
     results: list[ItemResult | None] = [None] * len(items)
     try:
-        with _bar(model, len(items), progress) as bar:
+        with _bar(call.model, len(items), progress) as bar:
 
             async def run(i: int) -> None:
                 try:
-                    results[i] = await arun_flow(classify_steps(spec, items[i]), resolved, retry)
+                    results[i] = await arun_flow(
+                        classify_steps(spec, items[i]), resolved, call.retry
+                    )
                 except Exception as exc:
                     results[i] = item_error(exc, spec, i)
                 bar.update(1)

@@ -11,23 +11,30 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypedDict
 
 import openai
 
 from .._core.client import Request, arun_flow, run_flow
 from .._core.session import facts_for
 from ..classification import _batch, _classify
+from ..classification._batch import BatchSettings
 from ..classification._capabilities import client_type_error
-from ..classification._options import ClassifyKwargs, ClassifyOptions, check_model
+from ..classification._options import (
+    Call,
+    ClassifyKwargs,
+    ClassifyOptions,
+    ClientT,
+    check_model,
+)
 from ..evaluate import Evaluation, evaluation_items
 from ._deploy import AsyncDeployMixin, DeployMixin
 from ._keywords import ModelOrigin, check_keywords
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from openai.types import Model, ModelDeleted
     from openai.types.chat import ChatCompletion
@@ -125,33 +132,26 @@ def shutdown_date_of(model: Model) -> dt.date | None:
 
 
 @dataclass(frozen=True)
-class _Work:
-    """What a many-texts call classifies and how, checked; with the true labels to score
-    against when it is an evaluation."""
+class _HeldOut:
+    """An evaluation's texts, its call (checked), and the true labels to score against."""
 
-    texts: Sequence[TextInput]
-    labels: LabelsInput
-    options: ClassifyOptions
-    as_trained: bool = False
-    golds: Sequence[str] = ()
+    texts: list[TextInput]
+    call: Call[Any]
+    golds: list[str]
 
-    def score(self, results: list[ItemResult], model: str) -> Evaluation:
-        names = _classify.LabelSet.of(self.labels).names
+    def score(self, results: list[ItemResult]) -> Evaluation:
+        names = _classify.LabelSet.of(self.call.labels).names
         return Evaluation.from_predictions(
-            self.golds, results, labels=names, model=model, inputs=self.texts
+            self.golds, results, labels=names, model=self.call.model, inputs=self.texts
         )
-
-
-ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
-R = TypeVar("R")
 
 
 class _ModelHandle(Generic[ClientT]):
     """What both model classes hold: the name, where it came from, and the client to use.
 
-    Every method that talks to the service is written once, here: as a flow, or as the one
-    call whose runner (``run_many`` or ``arun_many``, ...) each class passes; each class runs
-    it with its own client.
+    Every method that talks to the service is written once, here: as a flow each class runs
+    with its own client, or as the one ``Call`` each class hands to its runner
+    (``run_many`` or ``arun_many``, ...).
     """
 
     _client_type: type[ClientT]
@@ -222,12 +222,19 @@ class _ModelHandle(Generic[ClientT]):
             self._where(method), {"base_model": self.base_model, **options}
         )
 
+    def _call(
+        self, method: str, labels: LabelsInput, retry: RetryPolicy | None, options: ClassifyKwargs
+    ) -> Call[ClientT]:
+        checked = self._classify_options(method, options)
+        return Call(self._where(method), labels, self.name, self._client, retry, checked)
+
     def _held_out(
         self,
         data: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
         labels: LabelsInput | None,
+        retry: RetryPolicy | None,
         options: ClassifyKwargs,
-    ) -> _Work:
+    ) -> _HeldOut:
         checked = self._classify_options("evaluate", options)
         if checked.examples and checked.instructions is None:
             # Without instructions each example is sent as trained: the shots would be lost.
@@ -237,63 +244,17 @@ class _ModelHandle(Generic[ClientT]):
             )
         items = evaluation_items(data)
         golds = [gold for _, gold in items]
-        return _Work(
-            [conversation for conversation, _ in items],
+        call = Call(
+            self._where("evaluate"),
             labels or list(dict.fromkeys(golds)),
+            self.name,
+            self._client,
+            retry,
             checked,
             # Without instructions, each example is sent exactly as in the data (as trained).
             as_trained=checked.instructions is None,
-            golds=golds,
         )
-
-    def _many(
-        self,
-        run: Callable[..., R],
-        method: str,
-        work: _Work,
-        retry: RetryPolicy | None,
-        concurrency: int,
-        progress: bool,
-    ) -> R:
-        # ``run`` is run_many or arun_many: the one call both classes make, spelled once.
-        return run(
-            work.texts,
-            work.labels,
-            self.name,
-            self._client,
-            work.options,
-            retry,
-            concurrency,
-            progress,
-            as_trained=work.as_trained,
-            where=self._where(method),
-        )
-
-    def _batch(
-        self,
-        run: Callable[..., R],
-        texts: Sequence[TextInput],
-        labels: LabelsInput,
-        retry: RetryPolicy | None,
-        poll_interval: float,
-        timeout: float | None,
-        progress: bool,
-        options: ClassifyKwargs,
-    ) -> R:
-        # ``run`` is classify_batch or aclassify_batch, which take the options as keywords:
-        # they get them back as checked (every field of ClassifyOptions is one of them).
-        checked = asdict(self._classify_options("classify_batch", options))
-        return run(
-            texts,
-            labels=labels,
-            model=self.name,
-            client=self._client,
-            retry=retry,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
-            **checked,
-        )
+        return _HeldOut([conversation for conversation, _ in items], call, golds)
 
     def __repr__(self) -> str:
         extra = f", job_id={self.job_id!r}" if self.job_id else ""
@@ -368,11 +329,7 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
 
         ``base_model`` defaults to the handle's.
         """
-        checked = self._classify_options("classify", options)
-        where = self._where("classify")
-        return _classify.classify_with(
-            text, labels, self.name, self._client, checked, retry, where=where
-        )
+        return _classify.classify_with(text, self._call("classify", labels, retry, options))
 
     def classify_many(
         self,
@@ -385,8 +342,8 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         **options: Unpack[ClassifyKwargs],
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_many` with this model (see there)."""
-        work = _Work(texts, labels, self._classify_options("classify_many", options))
-        return self._many(_classify.run_many, "classify_many", work, retry, concurrency, progress)
+        call = self._call("classify_many", labels, retry, options)
+        return _classify.run_many(texts, call, concurrency, progress)
 
     def classify_batch(
         self,
@@ -396,13 +353,15 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         retry: RetryPolicy | None = None,
         poll_interval: float = 30.0,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
+        keep_files: bool = False,
         progress: bool = True,
         **options: Unpack[ClassifyKwargs],
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_batch` with this model (see there)."""
-        return self._batch(
-            _batch.classify_batch, texts, labels, retry, poll_interval, timeout, progress, options
-        )
+        call = self._call("classify_batch", labels, retry, options)
+        settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
+        return _batch.run_batch(texts, call, settings)
 
     def evaluate(
         self,
@@ -436,9 +395,10 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         Raises:
             ValueError: ``examples`` without ``instructions``.
         """
-        work = self._held_out(dataset, labels, options)
-        results = self._many(_classify.run_many, "evaluate", work, retry, concurrency, progress)
-        return work.score(results, self.name)
+        held_out = self._held_out(dataset, labels, retry, options)
+        return held_out.score(
+            _classify.run_many(held_out.texts, held_out.call, concurrency, progress)
+        )
 
     def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """When the service retires this model: the models endpoint's date, else the facts of
@@ -488,11 +448,8 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         **options: Unpack[ClassifyKwargs],
     ) -> Classification:
         """See :meth:`TunedModel.classify`."""
-        checked = self._classify_options("classify", options)
-        where = self._where("classify")
-        return await _classify.aclassify_with(
-            text, labels, self.name, self._client, checked, retry, where=where
-        )
+        call = self._call("classify", labels, retry, options)
+        return await _classify.aclassify_with(text, call)
 
     async def classify_many(
         self,
@@ -505,10 +462,8 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         **options: Unpack[ClassifyKwargs],
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_many`."""
-        work = _Work(texts, labels, self._classify_options("classify_many", options))
-        return await self._many(
-            _classify.arun_many, "classify_many", work, retry, concurrency, progress
-        )
+        call = self._call("classify_many", labels, retry, options)
+        return await _classify.arun_many(texts, call, concurrency, progress)
 
     async def classify_batch(
         self,
@@ -518,13 +473,15 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         retry: RetryPolicy | None = None,
         poll_interval: float = 30.0,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
+        keep_files: bool = False,
         progress: bool = True,
         **options: Unpack[ClassifyKwargs],
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_batch`."""
-        return await self._batch(
-            _batch.aclassify_batch, texts, labels, retry, poll_interval, timeout, progress, options
-        )
+        call = self._call("classify_batch", labels, retry, options)
+        settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
+        return await _batch.arun_batch(texts, call, settings)
 
     async def evaluate(
         self,
@@ -537,11 +494,9 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         **options: Unpack[ClassifyKwargs],
     ) -> Evaluation:
         """See :meth:`TunedModel.evaluate`."""
-        work = self._held_out(dataset, labels, options)
-        results = await self._many(
-            _classify.arun_many, "evaluate", work, retry, concurrency, progress
-        )
-        return work.score(results, self.name)
+        held_out = self._held_out(dataset, labels, retry, options)
+        results = await _classify.arun_many(held_out.texts, held_out.call, concurrency, progress)
+        return held_out.score(results)
 
     async def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """See :meth:`TunedModel.shutdown_date`."""
