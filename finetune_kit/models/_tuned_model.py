@@ -19,7 +19,7 @@ import openai
 from .._core.client import Request, arun_flow, run_flow
 from .._core.session import facts_for
 from ..classification import _batch, _classify
-from ..classification._batch import BatchSettings
+from ..classification._batch import BatchKwargs, BatchSettings
 from ..classification._capabilities import client_type_error
 from ..classification._options import (
     Call,
@@ -351,16 +351,11 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         *,
         labels: LabelsInput,
         retry: RetryPolicy | None = None,
-        poll_interval: float = 30.0,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        keep_files: bool = False,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[BatchKwargs],
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_batch` with this model (see there)."""
-        call = self._call("classify_batch", labels, retry, options)
-        settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
+        settings, rest = BatchSettings.split(options)
+        call = self._call("classify_batch", labels, retry, rest)
         return _batch.run_batch(texts, call, settings)
 
     def evaluate(
@@ -471,16 +466,11 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         *,
         labels: LabelsInput,
         retry: RetryPolicy | None = None,
-        poll_interval: float = 30.0,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        keep_files: bool = False,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[BatchKwargs],
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_batch`."""
-        call = self._call("classify_batch", labels, retry, options)
-        settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
+        settings, rest = BatchSettings.split(options)
+        call = self._call("classify_batch", labels, retry, rest)
         return await _batch.arun_batch(texts, call, settings)
 
     async def evaluate(
