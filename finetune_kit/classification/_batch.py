@@ -23,7 +23,7 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 import openai
 import pydantic
@@ -36,7 +36,7 @@ from ._batch_submit import ENDPOINT, check_key, delete_files, derive_key, submit
 from ._capabilities import async_client, is_settled, sync_client
 from ._ladder import Spec, classify_steps, prepare_call
 from ._many import item_error
-from ._options import Call, ClassifyKwargs
+from ._options import Call, ClassifyKwargs, split_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -232,9 +232,8 @@ class BatchSettings:
     def split(cls, options: BatchKwargs) -> tuple[BatchSettings, ClassifyKwargs]:
         """The settings among a batch entry point's ``**options``, and the rest (classify's
         options, or unknown keywords for ``ClassifyOptions.from_kwargs`` to refuse)."""
-        own: dict[str, Any] = {k: v for k, v in options.items() if k in _SETTINGS}
-        rest = {k: v for k, v in options.items() if k not in _SETTINGS}
-        return cls(**own), cast("ClassifyKwargs", rest)
+        own, rest = split_settings(options, _SETTINGS)
+        return cls(**own), rest
 
 
 _SETTINGS: Final = frozenset(f.name for f in fields(BatchSettings))

@@ -19,7 +19,7 @@ import openai
 from .._core.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
 
     from ._labels import LabelSet, LabelsInput
     from ._prompts import ExamplesInput, TextInput
@@ -34,6 +34,7 @@ __all__ = [
     "check_retry",
     "check_text",
     "check_texts",
+    "split_settings",
 ]
 
 TECHNIQUES: Final = ("logit_bias", "structured", "prompt")
@@ -188,6 +189,17 @@ class Call(Generic[ClientT]):
             ValueError: an option with a wrong value.
         """
         return cls(where, labels, model, client, retry, ClassifyOptions.from_kwargs(where, options))
+
+
+def split_settings(
+    options: Mapping[str, object], names: Collection[str]
+) -> tuple[dict[str, Any], ClassifyKwargs]:
+    """A runner's own keywords (``names``: the fields of ``ManySettings`` or
+    ``BatchSettings``) among an entry point's ``**options``, and the rest: classify's options,
+    or unknown keywords for :meth:`ClassifyOptions.from_kwargs` to refuse by name."""
+    own = {k: v for k, v in options.items() if k in names}
+    rest = {k: v for k, v in options.items() if k not in names}
+    return own, cast("ClassifyKwargs", rest)
 
 
 def _examples(examples: object) -> tuple[tuple[str, str], ...]:

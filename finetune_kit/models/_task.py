@@ -21,6 +21,7 @@ from ..classification._classify import (
     warm_up,
 )
 from ..classification._labels import LabelSet
+from ..classification._many import ManyKwargs, ManySettings
 from ..classification._options import Call, ClassifyOptions, check_texts
 from ..classification._prompts import system_prompt
 from ..datasets._dataset import Dataset
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ..classification._prompts import TextInput
     from ..classification._results import TechniqueChoice
 
-__all__ = ["ClassificationTask", "TaskKwargs"]
+__all__ = ["ClassificationTask", "TaskKwargs", "TaskManyKwargs"]
 
 
 class TaskKwargs(TypedDict, total=False):
@@ -52,6 +53,11 @@ class TaskKwargs(TypedDict, total=False):
     abstain_below: float | None
     reasks: int
     base_model: str | None
+
+
+class TaskManyKwargs(TaskKwargs, ManyKwargs, total=False):
+    """The options of the task's many-texts calls (``classify_many``, ``evaluate`` and their
+    async siblings): :class:`TaskKwargs` and ``concurrency``, ``progress``."""
 
 
 class ClassificationTask:
@@ -159,17 +165,16 @@ class ClassificationTask:
         model: str,
         client: openai.OpenAI | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[TaskKwargs],
+        **options: Unpack[TaskManyKwargs],
     ) -> list[ItemResult]:
         """:meth:`classify` for many texts (see :func:`~finetune_kit.classify_many`).
 
-        ``concurrency`` requests are in flight at once; ``progress`` shows a progress bar;
-        the other arguments are those of :meth:`classify`.
+        The ``**options`` also take ``concurrency`` (requests in flight at once) and
+        ``progress`` (show a progress bar); the other arguments are those of :meth:`classify`.
         """
-        call = self._call("classify_many", model, client, retry, options)
-        return run_many(self._prompts(texts), call, concurrency, progress)
+        settings, rest = ManySettings.split(options)
+        call = self._call("classify_many", model, client, retry, rest)
+        return run_many(self._prompts(texts), call, settings)
 
     async def aclassify_many(
         self,
@@ -178,13 +183,12 @@ class ClassificationTask:
         model: str,
         client: openai.AsyncOpenAI | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[TaskKwargs],
+        **options: Unpack[TaskManyKwargs],
     ) -> list[ItemResult]:
         """The async sibling of :meth:`classify_many`."""
-        call = self._call("aclassify_many", model, client, retry, options)
-        return await arun_many(self._prompts(texts), call, concurrency, progress)
+        settings, rest = ManySettings.split(options)
+        call = self._call("aclassify_many", model, client, retry, rest)
+        return await arun_many(self._prompts(texts), call, settings)
 
     def evaluate(
         self,
@@ -193,9 +197,7 @@ class ClassificationTask:
         model: str,
         client: openai.OpenAI | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[TaskKwargs],
+        **options: Unpack[TaskManyKwargs],
     ) -> Evaluation:
         """Score ``model`` on labelled held-out data, asked exactly as in training.
 
@@ -207,8 +209,9 @@ class ClassificationTask:
         The other arguments are those of :meth:`classify_many`.
         """
         texts, golds = self._held_out(data)
-        call = self._call("evaluate", model, client, retry, options)
-        return self._score(golds, run_many(texts, call, concurrency, progress), model, texts)
+        settings, rest = ManySettings.split(options)
+        call = self._call("evaluate", model, client, retry, rest)
+        return self._score(golds, run_many(texts, call, settings), model, texts)
 
     async def aevaluate(
         self,
@@ -217,15 +220,13 @@ class ClassificationTask:
         model: str,
         client: openai.AsyncOpenAI | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[TaskKwargs],
+        **options: Unpack[TaskManyKwargs],
     ) -> Evaluation:
         """The async sibling of :meth:`evaluate`."""
         texts, golds = self._held_out(data)
-        call = self._call("aevaluate", model, client, retry, options)
-        results = await arun_many(texts, call, concurrency, progress)
-        return self._score(golds, results, model, texts)
+        settings, rest = ManySettings.split(options)
+        call = self._call("aevaluate", model, client, retry, rest)
+        return self._score(golds, await arun_many(texts, call, settings), model, texts)
 
     # --- helpers: each call built once, run by the sync or the async runner ---------------
 
@@ -235,7 +236,7 @@ class ClassificationTask:
         model: str,
         client: ClientT | None,
         retry: RetryPolicy | None,
-        options: TaskKwargs,
+        options: Mapping[str, object],
     ) -> Call[ClientT]:
         where = f"ClassificationTask.{method}()"
         # Checked here too: ClassifyOptions would take instructions/examples, which the task's

@@ -21,6 +21,7 @@ from .._core.session import facts_for
 from ..classification import _batch, _classify
 from ..classification._batch import BatchKwargs, BatchSettings
 from ..classification._capabilities import client_type_error
+from ..classification._many import ClassifyManyKwargs, ManySettings
 from ..classification._options import (
     Call,
     ClassifyKwargs,
@@ -337,13 +338,12 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         *,
         labels: LabelsInput,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[ClassifyManyKwargs],
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_many` with this model (see there)."""
-        call = self._call("classify_many", labels, retry, options)
-        return _classify.run_many(texts, call, concurrency, progress)
+        settings, rest = ManySettings.split(options)
+        call = self._call("classify_many", labels, retry, rest)
+        return _classify.run_many(texts, call, settings)
 
     def classify_batch(
         self,
@@ -363,10 +363,8 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         dataset: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
         *,
         labels: LabelsInput | None = None,
-        concurrency: int = 8,
         retry: RetryPolicy | None = None,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[ClassifyManyKwargs],
     ) -> Evaluation:
         """Classify a labelled held-out set and score the answers.
 
@@ -374,26 +372,23 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         the model is asked what it was trained on. The label restriction rides on
         ``logit_bias`` (or structured output); only when the endpoint allows neither are the
         labels listed in the prompt (``Evaluation.technique`` says which was used).
-        ``retry`` and the ``**options`` are those of :meth:`classify`.
 
         Args:
             dataset: a JSONL path, a :class:`~finetune_kit.Dataset` or dicts: chat examples
                 ending with the assistant's label, or ``{"text", "label"}`` records.
             labels: the label set; default: the true labels found, in order of appearance.
-            concurrency: requests in flight at once.
             retry: how transient errors are retried.
-            progress: show a progress bar.
-            **options: as :meth:`classify`'s; ``instructions`` replaces the data's own prompt
-                with classify's system prompt, these instructions and the label list
-                (zero-shot use of a base model), and only then may ``examples`` add shots.
+            **options: as :meth:`classify_many`'s (``concurrency``, ``progress`` and
+                classify's options); ``instructions`` replaces the data's own prompt with
+                classify's system prompt, these instructions and the label list (zero-shot
+                use of a base model), and only then may ``examples`` add shots.
 
         Raises:
             ValueError: ``examples`` without ``instructions``.
         """
-        held_out = self._held_out(dataset, labels, retry, options)
-        return held_out.score(
-            _classify.run_many(held_out.texts, held_out.call, concurrency, progress)
-        )
+        settings, rest = ManySettings.split(options)
+        held_out = self._held_out(dataset, labels, retry, rest)
+        return held_out.score(_classify.run_many(held_out.texts, held_out.call, settings))
 
     def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """When the service retires this model: the models endpoint's date, else the facts of
@@ -452,13 +447,12 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         *,
         labels: LabelsInput,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[ClassifyManyKwargs],
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_many`."""
-        call = self._call("classify_many", labels, retry, options)
-        return await _classify.arun_many(texts, call, concurrency, progress)
+        settings, rest = ManySettings.split(options)
+        call = self._call("classify_many", labels, retry, rest)
+        return await _classify.arun_many(texts, call, settings)
 
     async def classify_batch(
         self,
@@ -478,15 +472,13 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         dataset: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
         *,
         labels: LabelsInput | None = None,
-        concurrency: int = 8,
         retry: RetryPolicy | None = None,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[ClassifyManyKwargs],
     ) -> Evaluation:
         """See :meth:`TunedModel.evaluate`."""
-        held_out = self._held_out(dataset, labels, retry, options)
-        results = await _classify.arun_many(held_out.texts, held_out.call, concurrency, progress)
-        return held_out.score(results)
+        settings, rest = ManySettings.split(options)
+        held_out = self._held_out(dataset, labels, retry, rest)
+        return held_out.score(await _classify.arun_many(held_out.texts, held_out.call, settings))
 
     async def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """See :meth:`TunedModel.shutdown_date`."""
