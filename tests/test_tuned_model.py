@@ -46,14 +46,18 @@ def test_construction_makes_no_request_and_reprs() -> None:
     assert repr(AsyncTunedModel("gpt-4o")) == "AsyncTunedModel('gpt-4o')"
 
 
-def test_the_origin_is_one_value_read_through_its_parts() -> None:
+def test_the_origin_is_one_value_of_its_parts() -> None:
     model = TunedModel(NAME, job_id="ftjob-1", checkpoint_step=30)
 
-    assert model.origin == {"job_id": "ftjob-1", "checkpoint_step": 30}
-    assert (model.job_id, model.checkpoint_step) == ("ftjob-1", 30)
-    assert (model.base_model, model.deployment) == (None, None)
-    model.origin["job_id"] = "ftjob-2"  # a copy: the handle is unchanged
-    assert model.job_id == "ftjob-1"
+    assert model.origin == {
+        "job_id": "ftjob-1",
+        "base_model": None,
+        "checkpoint_step": 30,
+        "deployment": None,
+    }
+    model.base_model = "gpt-4o-mini"  # the parts stay attributes, as before
+    assert model.origin["base_model"] == "gpt-4o-mini"
+    assert AsyncTunedModel(NAME, **model.origin).origin == model.origin
 
 
 def test_chat_sends_the_conversation_and_returns_the_text(

@@ -55,6 +55,7 @@ class _Deployable:
     """What both mixins share: the names involved, the progress bar, the checks after."""
 
     name: str
+    deployment: Deployment | None
 
     # Provided by the handle classes these mixins are combined with (TunedModel and its
     # async twin); declared here, without bodies, only so the mixins type-check.
@@ -62,9 +63,6 @@ class _Deployable:
 
         @property
         def model_id(self) -> str: ...
-
-        @property
-        def deployment(self) -> Deployment | None: ...
 
         def _deployed(self, deployment: Deployment) -> Self: ...
 

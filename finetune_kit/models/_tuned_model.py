@@ -165,33 +165,22 @@ class _ModelHandle(Generic[ClientT]):
         if client is not None and not isinstance(client, self._client_type):
             raise client_type_error(f"{type(self).__name__}()", self._client_type.__name__, client)
         self.name = name
-        self._origin = origin
+        self.job_id = origin.get("job_id")
+        self.base_model = origin.get("base_model")
+        self.checkpoint_step = origin.get("checkpoint_step")
+        self.deployment = origin.get("deployment")
         self._client: ClientT | None = client
 
     @property
     def origin(self) -> ModelOrigin:
-        """Where the model came from, as given (a copy): the constructor's keywords."""
-        return ModelOrigin(**self._origin)
-
-    @property
-    def job_id(self) -> str | None:
-        """The job that produced this model, when known."""
-        return self._origin.get("job_id")
-
-    @property
-    def base_model(self) -> str | None:
-        """The model this one was tuned from, when known."""
-        return self._origin.get("base_model")
-
-    @property
-    def checkpoint_step(self) -> int | None:
-        """The step of the checkpoint this model is, when it is one."""
-        return self._origin.get("checkpoint_step")
-
-    @property
-    def deployment(self) -> Deployment | None:
-        """The Azure deployment ``name`` is, when it is one (see :meth:`deploy`)."""
-        return self._origin.get("deployment")
+        """Where the model came from, as one value (a new dict): ``job_id``, ``base_model``,
+        ``checkpoint_step`` and ``deployment``, each None when unknown."""
+        return ModelOrigin(
+            job_id=self.job_id,
+            base_model=self.base_model,
+            checkpoint_step=self.checkpoint_step,
+            deployment=self.deployment,
+        )
 
     @property
     def model_id(self) -> str:
