@@ -446,6 +446,12 @@ CLASSIFY_CASES: list[Case[Clients]] = [
         "AsyncTunedModel() needs an openai.AsyncOpenAI client, not OpenAI",
     ),
     Case(
+        "tuned-model-unknown-origin",
+        lambda _: fk.AsyncTunedModel("ft:gpt-4o-mini:x", **_any(job="ftjob-1")),
+        TypeError,
+        "AsyncTunedModel() got an unexpected keyword argument 'job'",
+    ),
+    Case(
         "tuned-model-name-none",
         lambda k: fk.TunedModel(_any(x=None)["x"], client=k.sync),
         TypeError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -15,7 +16,7 @@ from finetune_kit import (
     classify_batch,
 )
 from finetune_kit.classification import _batch
-from finetune_kit.classification._classify import LabelSet, Spec
+from finetune_kit.classification._classify import Call, LabelSet, Spec
 
 from .classify_calls import abatch, batch
 from .fake_openai import FakeBatchService, completion, label_in, labels_of, ok, refused
@@ -246,26 +247,19 @@ async def test_async_batch_round_trip(api: respx.Router, async_client: openai.As
     assert waits == [2.0]
 
 
-def test_run_batch_takes_checked_options_and_names_its_caller(
+def test_run_batch_takes_a_built_call_and_names_its_caller(
     api: respx.Router, client: openai.OpenAI, async_client: openai.AsyncOpenAI
 ) -> None:
-    # The entry for callers that hold ClassifyOptions already (TunedModel, a task).
+    # The entry for callers that build the call themselves (TunedModel).
     FakeBatchService(api)
     options = ClassifyOptions.of(technique="logit_bias")
     settings = _batch.BatchSettings(poll_interval=1.0, progress=False)
     retry = RetryPolicy(sleep=lambda _: None)
+    where = "TunedModel.classify_batch()"
+    call = Call(where, LABELS, "gpt-4o-mini", client, retry, options)
 
-    results = _batch.run_batch(TEXTS, LABELS, "gpt-4o-mini", client, options, retry, settings)
+    results = _batch.run_batch(TEXTS, call, settings)
 
     assert labels_of(results) == ["cat", "dog", None, "bird"]
     with pytest.raises(TypeError, match=r"TunedModel.classify_batch\(\) needs an openai.OpenAI"):
-        _batch.run_batch(
-            TEXTS,
-            LABELS,
-            "gpt-4o-mini",
-            cast("openai.OpenAI", async_client),
-            options,
-            retry,
-            settings,
-            where="TunedModel.classify_batch()",
-        )
+        _batch.run_batch(TEXTS, replace(call, client=cast("openai.OpenAI", async_client)), settings)

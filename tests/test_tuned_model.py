@@ -14,6 +14,7 @@ import pytest
 from openai.types import Model
 
 from finetune_kit import AsyncTunedModel, Classification, Dataset, RetryPolicy, TunedModel
+from finetune_kit.classification._batch_submit import IDEMPOTENCY_METADATA_KEY
 from finetune_kit.models._tuned_model import shutdown_date_of
 
 from .fake_openai import FakeBatchService, bodies, completion, ok, refused
@@ -43,6 +44,20 @@ def test_construction_makes_no_request_and_reprs() -> None:
 
     assert repr(model) == f"TunedModel({NAME!r}, job_id='ftjob-1', checkpoint_step=30)"
     assert repr(AsyncTunedModel("gpt-4o")) == "AsyncTunedModel('gpt-4o')"
+
+
+def test_the_origin_is_one_value_of_its_parts() -> None:
+    model = TunedModel(NAME, job_id="ftjob-1", checkpoint_step=30)
+
+    assert model.origin == {
+        "job_id": "ftjob-1",
+        "base_model": None,
+        "checkpoint_step": 30,
+        "deployment": None,
+    }
+    model.base_model = "gpt-4o-mini"  # the parts stay attributes, as before
+    assert model.origin["base_model"] == "gpt-4o-mini"
+    assert AsyncTunedModel(NAME, **model.origin).origin == model.origin
 
 
 def test_chat_sends_the_conversation_and_returns_the_text(
@@ -291,6 +306,37 @@ async def test_async_classify_batch(api: respx.Router, async_client: openai.Asyn
     )
 
     assert [r.label for r in results if isinstance(r, Classification)] == ["bird"]
+
+
+@pytest.mark.parametrize("keep_files", [False, True])
+async def test_classify_batch_takes_the_key_and_keep_files(
+    api: respx.Router,
+    client: openai.OpenAI,
+    async_client: openai.AsyncOpenAI,
+    keep_files: bool,
+) -> None:
+    # As classify_batch() does: the given key on every batch; the files kept on request.
+    fake = FakeBatchService(api)
+    options: dict[str, Any] = {
+        "labels": LABELS,
+        "technique": "logit_bias",
+        "progress": False,
+        "keep_files": keep_files,
+    }
+
+    TunedModel(NAME, client=client).classify_batch(
+        ["a dog"], retry=RetryPolicy(sleep=lambda _: None), idempotency_key="sync", **options
+    )
+    await AsyncTunedModel(NAME, client=async_client).classify_batch(
+        ["a dog"], retry=RetryPolicy(async_sleep=_no_wait), idempotency_key="async", **options
+    )
+
+    assert [c["metadata"][IDEMPOTENCY_METADATA_KEY] for c in fake.created] == ["sync", "async"]
+    assert bool(fake.deleted) is not keep_files
+
+
+async def _no_wait(seconds: float) -> None:
+    del seconds
 
 
 @pytest.mark.parametrize(

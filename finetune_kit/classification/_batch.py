@@ -22,8 +22,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Final
 
 import openai
@@ -37,7 +36,7 @@ from ._batch_submit import ENDPOINT, check_key, delete_files, derive_key, submit
 from ._capabilities import async_client, is_settled, sync_client
 from ._ladder import Spec, classify_steps, prepare_call
 from ._many import item_error
-from ._options import ClassifyOptions
+from ._options import Call, ClassifyKwargs, split_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -47,13 +46,19 @@ if TYPE_CHECKING:
 
     from .._core.client import Flow
     from .._core.retry import RetryPolicy
-    from ._labels import LabelSet, LabelsInput
-    from ._ladder import ClientT
-    from ._options import ClassifyKwargs
+    from ._labels import LabelsInput
+    from ._options import ClientT
     from ._prompts import TextInput
     from ._results import ItemResult, Technique
 
-__all__ = ["BatchSettings", "aclassify_batch", "arun_batch", "classify_batch", "run_batch"]
+__all__ = [
+    "BatchKwargs",
+    "BatchSettings",
+    "aclassify_batch",
+    "arun_batch",
+    "classify_batch",
+    "run_batch",
+]
 
 logger = logging.getLogger("finetune_kit")
 
@@ -200,6 +205,19 @@ def _answers(batch: Batch) -> Flow[tuple[dict[str, ChatCompletion | str], str | 
     return answers, lost
 
 
+class BatchKwargs(ClassifyKwargs, total=False):
+    """The keywords of every batch entry point (:func:`classify_batch`, its async sibling and
+    ``TunedModel.classify_batch``) besides the texts, labels, model, client and ``retry``:
+    classify's options, and the batch's own (:class:`BatchSettings`, described at
+    :func:`classify_batch`)."""
+
+    poll_interval: float
+    timeout: float | None
+    idempotency_key: str | None
+    keep_files: bool
+    progress: bool
+
+
 @dataclass(frozen=True)
 class BatchSettings:
     """What only the batch path takes (each described at :func:`classify_batch`)."""
@@ -209,6 +227,16 @@ class BatchSettings:
     idempotency_key: str | None = None
     keep_files: bool = False
     progress: bool = True
+
+    @classmethod
+    def split(cls, options: BatchKwargs) -> tuple[BatchSettings, ClassifyKwargs]:
+        """The settings among a batch entry point's ``**options``, and the rest (classify's
+        options, or unknown keywords for ``ClassifyOptions.from_kwargs`` to refuse)."""
+        own, rest = split_settings(options, _SETTINGS)
+        return cls(**own), rest
+
+
+_SETTINGS: Final = frozenset(f.name for f in fields(BatchSettings))
 
 
 def batch_flow(
@@ -279,12 +307,9 @@ def _clock(retry: RetryPolicy | None) -> Callable[[], float]:
 @contextmanager
 def _prepared(
     texts: Sequence[TextInput],
-    labels: LabelsInput | LabelSet,
-    model: str,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
+    call: Call[ClientT],
     settings: BatchSettings,
-    resolve: Callable[[], ClientT],
+    resolve: Callable[[ClientT | None, str], ClientT],
 ) -> Iterator[tuple[ClientT, Flow[list[ItemResult]]]]:
     """The checks and the flow :func:`run_batch` and :func:`arun_batch` share, with the
     client to run it on, inside the progress bar."""
@@ -298,11 +323,11 @@ def _prepared(
     if settings.poll_interval <= 0:
         raise ValueError("poll_interval must be positive")
     items = list(texts)
-    resolved, spec = prepare_call(labels, model, options, retry, resolve)
+    resolved, spec = prepare_call(call, resolve)
     with progress_bar(
-        total=len(items), enabled=settings.progress, description=f"batch {model}", unit="text"
+        total=len(items), enabled=settings.progress, description=f"batch {call.model}", unit="text"
     ) as bar:
-        yield resolved, batch_flow(spec, items, settings, clock=_clock(retry), bar=bar)
+        yield resolved, batch_flow(spec, items, settings, clock=_clock(call.retry), bar=bar)
 
 
 def classify_batch(
@@ -312,12 +337,7 @@ def classify_batch(
     model: str,
     client: openai.OpenAI | None = None,
     retry: RetryPolicy | None = None,
-    poll_interval: float = 30.0,
-    timeout: float | None = None,
-    idempotency_key: str | None = None,
-    keep_files: bool = False,
-    progress: bool = True,
-    **options: Unpack[ClassifyKwargs],
+    **options: Unpack[BatchKwargs],
 ) -> list[ItemResult]:
     """Classify many texts through the Batch API; results in input order.
 
@@ -326,19 +346,21 @@ def classify_batch(
     texts and options (after a crash, a timeout, in a new process) picks up the batches
     already created instead of paying again. Polling waits use the retry policy's ``sleep``
     and its ``clock`` measures ``timeout`` (so tests inject both). ``labels``, ``model``,
-    ``client``, ``retry`` and ``**options`` are those of :func:`~finetune_kit.classify`.
+    ``client`` and ``retry`` are those of :func:`~finetune_kit.classify`.
 
     Args:
         texts: the texts (strings or message lists); a single string is refused.
-        poll_interval: seconds between status checks.
-        timeout: stop waiting after this many seconds (None: wait for the service's own
-            24 h window). The batches keep running; a call with the same key picks them up.
-        idempotency_key: the key the batches carry (at most 512 characters); by default one
-            derived from the requests (texts, labels, instructions, model, technique) and the
-            endpoint. Pass a new key to pay for a fresh batch of the same requests.
-        keep_files: keep the batches' input, output and error files on the account (they
-            are deleted once the results are read, by default).
-        progress: show a progress bar.
+        **options: classify's options (each described at
+            :class:`~finetune_kit.ClassifyOptions`) and the batch's own: ``poll_interval``,
+            seconds between status checks (default 30); ``timeout``, stop waiting after this
+            many seconds (default None: wait for the service's own 24 h window; the batches
+            keep running, and a call with the same key picks them up); ``idempotency_key``,
+            the key the batches carry (at most 512 characters; by default one derived from
+            the requests (texts, labels, instructions, model, technique) and the endpoint:
+            pass a new key to pay for a fresh batch of the same requests); ``keep_files``,
+            keep the batches' input, output and error files on the account (by default they
+            are deleted once the results are read); ``progress``, show a progress bar
+            (default True).
 
     Returns:
         One :class:`~finetune_kit.Classification` or
@@ -347,29 +369,21 @@ def classify_batch(
         ``ClassificationError`` saying why, in its text's place.
 
     Raises:
-        TypeError: ``texts`` is a single string.
+        TypeError: ``texts`` is a single string, or an unknown keyword.
         TimeoutError: ``timeout`` passed with batches still running.
     """
-    checked = ClassifyOptions.from_kwargs("classify_batch()", options)
-    settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
-    return run_batch(texts, labels, model, client, checked, retry, settings)
+    settings, rest = BatchSettings.split(options)
+    return run_batch(
+        texts, Call.of("classify_batch()", labels, model, client, retry, rest), settings
+    )
 
 
 def run_batch(
-    texts: Sequence[TextInput],
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.OpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    settings: BatchSettings,
-    *,
-    where: str = "classify_batch()",
+    texts: Sequence[TextInput], call: Call[openai.OpenAI], settings: BatchSettings
 ) -> list[ItemResult]:
-    """:func:`classify_batch` with checked options (every sync batch entry point)."""
-    resolve = partial(sync_client, client, where)
-    with _prepared(texts, labels, model, options, retry, settings, resolve) as (resolved, flow):
-        return run_flow(flow, resolved, retry)
+    """:func:`classify_batch` with its call built (every sync batch entry point)."""
+    with _prepared(texts, call, settings, sync_client) as (resolved, flow):
+        return run_flow(flow, resolved, call.retry)
 
 
 async def aclassify_batch(
@@ -379,31 +393,18 @@ async def aclassify_batch(
     model: str,
     client: openai.AsyncOpenAI | None = None,
     retry: RetryPolicy | None = None,
-    poll_interval: float = 30.0,
-    timeout: float | None = None,
-    idempotency_key: str | None = None,
-    keep_files: bool = False,
-    progress: bool = True,
-    **options: Unpack[ClassifyKwargs],
+    **options: Unpack[BatchKwargs],
 ) -> list[ItemResult]:
     """The async sibling of :func:`classify_batch` (waits with the policy's ``async_sleep``)."""
-    checked = ClassifyOptions.from_kwargs("aclassify_batch()", options)
-    settings = BatchSettings(poll_interval, timeout, idempotency_key, keep_files, progress)
-    return await arun_batch(texts, labels, model, client, checked, retry, settings)
+    settings, rest = BatchSettings.split(options)
+    return await arun_batch(
+        texts, Call.of("aclassify_batch()", labels, model, client, retry, rest), settings
+    )
 
 
 async def arun_batch(
-    texts: Sequence[TextInput],
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.AsyncOpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    settings: BatchSettings,
-    *,
-    where: str = "aclassify_batch()",
+    texts: Sequence[TextInput], call: Call[openai.AsyncOpenAI], settings: BatchSettings
 ) -> list[ItemResult]:
     """The async sibling of :func:`run_batch`."""
-    resolve = partial(async_client, client, where)
-    with _prepared(texts, labels, model, options, retry, settings, resolve) as (resolved, flow):
-        return await arun_flow(flow, resolved, retry)
+    with _prepared(texts, call, settings, async_client) as (resolved, flow):
+        return await arun_flow(flow, resolved, call.retry)

@@ -47,7 +47,7 @@ from ._many import (
     item_error,
     run_many,
 )
-from ._options import ClassifyKwargs, ClassifyOptions, check_model, check_text
+from ._options import Call, ClassifyKwargs, ClassifyOptions, check_model, check_text
 from ._prompts import ExamplesInput, Message, TextInput, user_turns
 from ._results import Classification, ItemResult, Technique, TechniqueChoice, TokenUsage
 
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "Call",
     "Classification",
     "ClassifyOptions",
     "ExamplesInput",
@@ -147,27 +148,14 @@ def classify(
             None).
         openai.APIError: the request failed for another reason (after retries).
     """
-    checked = ClassifyOptions.from_kwargs("classify()", options)
-    return classify_with(text, labels, model, client, checked, retry)
+    return classify_with(text, Call.of("classify()", labels, model, client, retry, options))
 
 
-def classify_with(
-    text: TextInput,
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.OpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    *,
-    as_trained: bool = False,
-    where: str = "classify()",
-) -> Classification:
-    """:func:`classify` with checked options (every sync single-text entry point)."""
+def classify_with(text: TextInput, call: Call[openai.OpenAI]) -> Classification:
+    """:func:`classify` with its call built (every sync single-text entry point)."""
     check_text(text)
-    resolved, spec = prepare_call(
-        labels, model, options, retry, lambda: sync_client(client, where), as_trained=as_trained
-    )
-    return run_flow(classify_steps(spec, text), resolved, retry)
+    resolved, spec = prepare_call(call, sync_client)
+    return run_flow(classify_steps(spec, text), resolved, call.retry)
 
 
 async def aclassify(
@@ -180,25 +168,13 @@ async def aclassify(
     **options: Unpack[ClassifyKwargs],
 ) -> Classification:
     """The async sibling of :func:`classify` (same arguments, an ``AsyncOpenAI`` client)."""
-    checked = ClassifyOptions.from_kwargs("aclassify()", options)
-    return await aclassify_with(text, labels, model, client, checked, retry)
+    call = Call.of("aclassify()", labels, model, client, retry, options)
+    return await aclassify_with(text, call)
 
 
-async def aclassify_with(
-    text: TextInput,
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.AsyncOpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    *,
-    as_trained: bool = False,
-    where: str = "aclassify()",
-) -> Classification:
+async def aclassify_with(text: TextInput, call: Call[openai.AsyncOpenAI]) -> Classification:
     """The async sibling of :func:`classify_with`."""
     check_text(text)
-    resolved, spec = prepare_call(
-        labels, model, options, retry, lambda: async_client(client, where), as_trained=as_trained
-    )
+    resolved, spec = prepare_call(call, async_client)
     await plan_off_loop(spec)
-    return await arun_flow(classify_steps(spec, text), resolved, retry)
+    return await arun_flow(classify_steps(spec, text), resolved, call.retry)

@@ -19,7 +19,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import openai
 
@@ -37,7 +37,7 @@ from ._capabilities import (
     remember_refusal,
 )
 from ._labels import KeyPlan, LabelSet, cached_plan, match_label, plan_for
-from ._options import ClassifyOptions, check_model, check_retry
+from ._options import ClassifyOptions, ClientT, check_model, check_retry
 from ._prompts import answer_rule, structured_format, system_prompt, user_turns, with_label_rule
 from ._results import Classification, Technique, TokenUsage
 
@@ -47,14 +47,11 @@ if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
     from typing_extensions import Unpack
 
-    from .._core.retry import RetryPolicy
     from ._labels import LabelsInput
-    from ._options import ClassifyKwargs
+    from ._options import Call, ClassifyKwargs
     from ._prompts import TextInput
 
 __all__ = ["Spec", "chat_request", "classify_steps", "plan_off_loop", "prepare_call"]
-
-ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
 
 logger = logging.getLogger("finetune_kit")
 
@@ -368,28 +365,23 @@ def _token_bytes(entry: Any) -> bytes:
 
 
 def prepare_call(
-    labels: LabelsInput | LabelSet,
-    model: str,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    resolve: Callable[[], ClientT],
-    *,
-    as_trained: bool = False,
+    call: Call[ClientT], resolve: Callable[[ClientT | None, str], ClientT]
 ) -> tuple[ClientT, Spec]:
     """The client and the spec of one call, after the checks every entry point shares.
 
-    ``resolve`` returns the client to send with (``sync_client``/``async_client`` with the
-    entry point's name): it runs after ``model`` and ``retry`` are checked, so an argument
-    error names the argument before a client is built from the environment.
+    ``resolve`` is ``sync_client`` or ``async_client`` (given the call's client and entry
+    point): it runs after ``model`` and ``retry`` are checked, so an argument error names the
+    argument before a client is built from the environment.
 
     Raises:
         TypeError: ``model``, ``retry`` or the client (from ``resolve``) has the wrong type.
         ValueError: a blank ``model``; an example whose label is not one of ``labels``.
     """
-    check_model(model)
-    check_retry(retry)
-    resolved = resolve()
-    spec = Spec.of(labels, model, capability_key(resolved, model), options, as_trained=as_trained)
+    check_model(call.model)
+    check_retry(call.retry)
+    resolved = resolve(call.client, call.where)
+    key = capability_key(resolved, call.model)
+    spec = Spec.of(call.labels, call.model, key, call.options, as_trained=call.as_trained)
     return resolved, spec
 
 

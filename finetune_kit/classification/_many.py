@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, overload
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypedDict, cast, overload
 
 import openai
 
@@ -22,22 +23,67 @@ from .._core.retry import FAIL_FAST_CODES
 from .._exceptions import ClassificationError
 from ._capabilities import async_client, is_settled, sync_client
 from ._ladder import Spec, classify_steps, plan_off_loop, prepare_call
-from ._options import ClassifyOptions, check_concurrency, check_texts
+from ._options import Call, ClassifyKwargs, check_concurrency, check_texts, split_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterator, Sequence
+    from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 
     from typing_extensions import Required, Unpack
 
     from .._core.retry import RetryPolicy
-    from ._labels import LabelSet, LabelsInput
-    from ._options import ClassifyKwargs
+    from ._labels import LabelsInput
+    from ._options import ClientT
     from ._prompts import TextInput
     from ._results import ItemResult
 
-    ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
 
-    class ManyKwargs(ClassifyKwargs, Generic[ClientT], total=False):
+__all__ = [
+    "ClassifyManyKwargs",
+    "ManyKwargs",
+    "ManySettings",
+    "aclassify_many",
+    "arun_many",
+    "classify_many",
+    "finished_results",
+    "item_error",
+    "run_many",
+]
+
+
+class ManyKwargs(TypedDict, total=False):
+    """How a many-texts call runs (:class:`ManySettings`, described at :func:`classify_many`):
+    the keywords every many-texts entry point takes besides its classify options."""
+
+    concurrency: int
+    progress: bool
+
+
+class ClassifyManyKwargs(ClassifyKwargs, ManyKwargs, total=False):
+    """The ``**options`` of :func:`classify_many`, its async sibling and ``TunedModel``'s
+    ``classify_many``/``evaluate``: classify's options and the many-texts keywords."""
+
+
+@dataclass(frozen=True)
+class ManySettings:
+    """How a many-texts call runs (each described at :func:`classify_many`)."""
+
+    concurrency: int = 8
+    progress: bool = True
+
+    @classmethod
+    def split(cls, options: Mapping[str, object]) -> tuple[ManySettings, ClassifyKwargs]:
+        """The settings among an entry point's ``**options``, and the rest (see
+        ``split_settings``)."""
+        own, rest = split_settings(options, _SETTINGS)
+        return cls(**own), rest
+
+
+_SETTINGS: Final = frozenset(f.name for f in fields(ManySettings))
+
+
+if TYPE_CHECKING:
+
+    class _ManyCallKwargs(ClassifyManyKwargs, Generic[ClientT], total=False):
         """The keywords of :func:`classify_many` (``ClientT`` = ``openai.OpenAI``) and
         :func:`aclassify_many` (``openai.AsyncOpenAI``) besides ``texts``, for their typed
         overloads (a generic TypedDict: type checkers only).
@@ -47,18 +93,6 @@ if TYPE_CHECKING:
         model: Required[str]
         client: ClientT | None
         retry: RetryPolicy | None
-        concurrency: int
-        progress: bool
-
-
-__all__ = [
-    "aclassify_many",
-    "arun_many",
-    "classify_many",
-    "finished_results",
-    "item_error",
-    "run_many",
-]
 
 
 # --- Many texts ------------------------------------------------------------------------------
@@ -139,10 +173,10 @@ def _shaped(texts: object, results: list[ItemResult]) -> Any:
 
 @overload
 def classify_many(
-    texts: Sequence[TextInput], **keywords: Unpack[ManyKwargs[openai.OpenAI]]
+    texts: Sequence[TextInput], **keywords: Unpack[_ManyCallKwargs[openai.OpenAI]]
 ) -> list[ItemResult]: ...
 @overload
-def classify_many(texts: SeriesLike, **keywords: Unpack[ManyKwargs[openai.OpenAI]]) -> Any: ...
+def classify_many(texts: SeriesLike, **keywords: Unpack[_ManyCallKwargs[openai.OpenAI]]) -> Any: ...
 def classify_many(
     texts: Sequence[TextInput] | SeriesLike,
     *,
@@ -150,9 +184,7 @@ def classify_many(
     model: str,
     client: openai.OpenAI | None = None,
     retry: RetryPolicy | None = None,
-    concurrency: int = 8,
-    progress: bool = True,
-    **options: Unpack[ClassifyKwargs],
+    **options: Unpack[ClassifyManyKwargs],
 ) -> Any:
     """Classify many texts, ``concurrency`` at a time, results in input order.
 
@@ -162,76 +194,52 @@ def classify_many(
     wrapped, the original as ``__cause__``). Errors that would fail every text
     (authentication, permission, unknown model, exhausted quota) stop the call and are raised
     unchanged, carrying the results finished so far: :func:`finished_results` returns them in
-    input order. ``labels``, ``model``, ``client``, ``retry`` and ``**options`` are those of
-    :func:`classify`.
+    input order. ``labels``, ``model``, ``client`` and ``retry`` are those of :func:`classify`.
 
     Args:
         texts: the texts (strings or message lists); a list, tuple or pandas Series, not
             one string.
-        concurrency: requests in flight at once.
-        progress: show a progress bar (``tqdm.auto``: terminal or notebook).
+        **options: classify's options (each described at :class:`ClassifyOptions`) and the
+            many-texts ones: ``concurrency``, requests in flight at once (default 8);
+            ``progress``, show a progress bar (``tqdm.auto``: terminal or notebook; default
+            True).
 
     Returns:
         A list of :class:`Classification` or :class:`ClassificationError`; for a pandas
         Series, a Series of them with the same index.
     """
-    checked = ClassifyOptions.from_kwargs("classify_many()", options)
-    found = run_many(texts, labels, model, client, checked, retry, concurrency, progress)
-    return _shaped(texts, found)
+    settings, rest = ManySettings.split(options)
+    call = Call.of("classify_many()", labels, model, client, retry, rest)
+    return _shaped(texts, run_many(texts, call, settings))
 
 
 def _prepare_many(
     texts: object,
-    labels: LabelsInput | LabelSet,
-    model: str,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    concurrency: int,
-    resolve: Callable[[], ClientT],
-    as_trained: bool,
+    call: Call[ClientT],
+    settings: ManySettings,
+    resolve: Callable[[ClientT | None, str], ClientT],
 ) -> tuple[list[TextInput], int, ClientT, Spec]:
     """The checks and set-up :func:`run_many` and :func:`arun_many` share: the texts as a
     list, the number of workers, the client and the spec."""
     items = check_texts(texts)
-    workers = check_concurrency(concurrency, len(items))
-    resolved, spec = prepare_call(labels, model, options, retry, resolve, as_trained=as_trained)
+    workers = check_concurrency(settings.concurrency, len(items))
+    resolved, spec = prepare_call(call, resolve)
     return items, workers, resolved, spec
 
 
-def run_many(
-    texts: object,
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.OpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    concurrency: int,
-    progress: bool,
-    *,
-    as_trained: bool = False,
-    where: str = "classify_many()",
-) -> list[ItemResult]:
-    """:func:`classify_many` with checked options, always a list (every sync entry point)."""
-    items, workers, resolved, spec = _prepare_many(
-        texts,
-        labels,
-        model,
-        options,
-        retry,
-        concurrency,
-        lambda: sync_client(client, where),
-        as_trained,
-    )
+def run_many(texts: object, call: Call[openai.OpenAI], settings: ManySettings) -> list[ItemResult]:
+    """:func:`classify_many` with its call built, always a list (every sync entry point)."""
+    items, workers, resolved, spec = _prepare_many(texts, call, settings, sync_client)
     results: list[ItemResult | None] = [None] * len(items)
 
     def run(i: int) -> None:
         try:
-            results[i] = run_flow(classify_steps(spec, items[i]), resolved, retry)
+            results[i] = run_flow(classify_steps(spec, items[i]), resolved, call.retry)
         except Exception as exc:
             results[i] = item_error(exc, spec, i)
 
     try:
-        with _bar(model, len(items), progress) as bar:
+        with _bar(call.model, len(items), settings.progress) as bar:
             start = 0
             if _needs_probe(spec, len(items)):
                 run(0)
@@ -274,11 +282,11 @@ def _drain(pool: ThreadPoolExecutor, run: Any, indices: range, workers: int, ste
 
 @overload
 async def aclassify_many(
-    texts: Sequence[TextInput], **keywords: Unpack[ManyKwargs[openai.AsyncOpenAI]]
+    texts: Sequence[TextInput], **keywords: Unpack[_ManyCallKwargs[openai.AsyncOpenAI]]
 ) -> list[ItemResult]: ...
 @overload
 async def aclassify_many(
-    texts: SeriesLike, **keywords: Unpack[ManyKwargs[openai.AsyncOpenAI]]
+    texts: SeriesLike, **keywords: Unpack[_ManyCallKwargs[openai.AsyncOpenAI]]
 ) -> Any: ...
 async def aclassify_many(
     texts: Sequence[TextInput] | SeriesLike,
@@ -287,48 +295,29 @@ async def aclassify_many(
     model: str,
     client: openai.AsyncOpenAI | None = None,
     retry: RetryPolicy | None = None,
-    concurrency: int = 8,
-    progress: bool = True,
-    **options: Unpack[ClassifyKwargs],
+    **options: Unpack[ClassifyManyKwargs],
 ) -> Any:
     """The async sibling of :func:`classify_many`: worker tasks on one loop."""
-    checked = ClassifyOptions.from_kwargs("aclassify_many()", options)
-    found = await arun_many(texts, labels, model, client, checked, retry, concurrency, progress)
-    return _shaped(texts, found)
+    settings, rest = ManySettings.split(options)
+    call = Call.of("aclassify_many()", labels, model, client, retry, rest)
+    return _shaped(texts, await arun_many(texts, call, settings))
 
 
 async def arun_many(
-    texts: object,
-    labels: LabelsInput | LabelSet,
-    model: str,
-    client: openai.AsyncOpenAI | None,
-    options: ClassifyOptions,
-    retry: RetryPolicy | None,
-    concurrency: int,
-    progress: bool,
-    *,
-    as_trained: bool = False,
-    where: str = "aclassify_many()",
+    texts: object, call: Call[openai.AsyncOpenAI], settings: ManySettings
 ) -> list[ItemResult]:
     """The async sibling of :func:`run_many`."""
-    items, workers, resolved, spec = _prepare_many(
-        texts,
-        labels,
-        model,
-        options,
-        retry,
-        concurrency,
-        lambda: async_client(client, where),
-        as_trained,
-    )
+    items, workers, resolved, spec = _prepare_many(texts, call, settings, async_client)
     await plan_off_loop(spec)
     results: list[ItemResult | None] = [None] * len(items)
     try:
-        with _bar(model, len(items), progress) as bar:
+        with _bar(call.model, len(items), settings.progress) as bar:
 
             async def run(i: int) -> None:
                 try:
-                    results[i] = await arun_flow(classify_steps(spec, items[i]), resolved, retry)
+                    results[i] = await arun_flow(
+                        classify_steps(spec, items[i]), resolved, call.retry
+                    )
                 except Exception as exc:
                     results[i] = item_error(exc, spec, i)
                 bar.update(1)

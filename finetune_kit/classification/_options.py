@@ -2,8 +2,9 @@
 
 Each entry point (``classify``, ``classify_many``, their async siblings, the batch helper,
 ``TunedModel`` and :class:`~finetune_kit.ClassificationTask`) builds one frozen
-:class:`ClassifyOptions` from its keywords and passes it down; the checks here run at the
-call, before any request, and name the argument at fault.
+:class:`ClassifyOptions` from its keywords, and with it one :class:`Call`, which it hands to
+a runner (``classify_with``, ``run_many``, ``run_batch`` or an async sibling); the checks
+here run at the call, before any request, and name the argument at fault.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar, cast
+
+import openai
 
 from .._core.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
 
+    from ._labels import LabelSet, LabelsInput
     from ._prompts import ExamplesInput, TextInput
     from ._results import TechniqueChoice
 
 __all__ = [
+    "Call",
     "ClassifyKwargs",
     "ClassifyOptions",
     "check_concurrency",
@@ -29,9 +34,12 @@ __all__ = [
     "check_retry",
     "check_text",
     "check_texts",
+    "split_settings",
 ]
 
 TECHNIQUES: Final = ("logit_bias", "structured", "prompt")
+
+ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
 
 
 class ClassifyKwargs(TypedDict, total=False):
@@ -133,6 +141,65 @@ class ClassifyOptions:
         if unknown:
             raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
         return cls.of(**cast("ClassifyKwargs", options))
+
+
+@dataclass(frozen=True)
+class Call(Generic[ClientT]):
+    """One classify call as its entry point hands it to a runner: everything but the texts
+    and the runner's own settings (``concurrency``, ``BatchSettings``), built once.
+
+    The sync runners take a ``Call[openai.OpenAI]``, the async ones a
+    ``Call[openai.AsyncOpenAI]``. ``model``, ``retry`` and ``client`` are checked by the runner
+    (``prepare_call``), in that order, so an argument error comes before a client is built
+    from the environment.
+
+    Attributes:
+        where: the entry point, as errors name it (``"classify_many()"``,
+            ``"TunedModel.evaluate()"``, ...).
+        labels: the label set.
+        model: the model (or Azure deployment) to ask.
+        client: the caller's client; None for the default one.
+        retry: how transient errors are retried; None for the default policy.
+        options: how to classify, checked.
+        as_trained: each text is a conversation sent exactly as given (see ``Spec``).
+    """
+
+    where: str
+    labels: LabelsInput | LabelSet
+    model: str
+    client: ClientT | None
+    retry: RetryPolicy | None
+    options: ClassifyOptions
+    as_trained: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        where: str,
+        labels: LabelsInput | LabelSet,
+        model: str,
+        client: ClientT | None,
+        retry: RetryPolicy | None,
+        options: Mapping[str, object],
+    ) -> Call[ClientT]:
+        """The call of an entry point that took ``options`` as ``**options``.
+
+        Raises:
+            TypeError: an unknown keyword (naming ``where``), or an option of the wrong type.
+            ValueError: an option with a wrong value.
+        """
+        return cls(where, labels, model, client, retry, ClassifyOptions.from_kwargs(where, options))
+
+
+def split_settings(
+    options: Mapping[str, object], names: Collection[str]
+) -> tuple[dict[str, Any], ClassifyKwargs]:
+    """A runner's own keywords (``names``: the fields of ``ManySettings`` or
+    ``BatchSettings``) among an entry point's ``**options``, and the rest: classify's options,
+    or unknown keywords for :meth:`ClassifyOptions.from_kwargs` to refuse by name."""
+    own = {k: v for k, v in options.items() if k in names}
+    rest = {k: v for k, v in options.items() if k not in names}
+    return own, cast("ClassifyKwargs", rest)
 
 
 def _examples(examples: object) -> tuple[tuple[str, str], ...]:

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, TypedDict
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["DeployKwargs", "check_keywords"]
+    from ._deployments import Deployment
+
+__all__ = ["DeployKwargs", "ModelOrigin", "check_keywords"]
 
 
 class DeployKwargs(TypedDict, total=False):
@@ -29,6 +31,25 @@ class DeployKwargs(TypedDict, total=False):
     sku: str
     capacity: int
     wait: bool
+
+
+class ModelOrigin(TypedDict, total=False):
+    """Where a model came from, each part None when unknown: the keywords of the
+    ``TunedModel`` and ``AsyncTunedModel`` constructors besides the name and the client, kept
+    as one value on the handle.
+
+    Attributes:
+        job_id: the job that produced it.
+        base_model: the model it was tuned from (it also tells classify() the token encoding
+            when the name does not, e.g. for an Azure deployment).
+        checkpoint_step: the step of the checkpoint this model is, when it is one.
+        deployment: the Azure deployment the name is, when it is one.
+    """
+
+    job_id: str | None
+    base_model: str | None
+    checkpoint_step: int | None
+    deployment: Deployment | None
 
 
 def check_keywords(where: str, options: Mapping[str, object], allowed: Iterable[str]) -> None:

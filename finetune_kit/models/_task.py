@@ -11,7 +11,7 @@ from the start, so a base model can answer too and training teaches nothing it w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..classification._classify import (
     aclassify_with,
@@ -21,7 +21,8 @@ from ..classification._classify import (
     warm_up,
 )
 from ..classification._labels import LabelSet
-from ..classification._options import ClassifyOptions, check_texts
+from ..classification._many import ManyKwargs, ManySettings
+from ..classification._options import Call, ClassifyOptions, check_texts
 from ..classification._prompts import system_prompt
 from ..datasets._dataset import Dataset
 from ..evaluate import Evaluation, evaluation_items
@@ -29,19 +30,18 @@ from ._keywords import check_keywords
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     import openai
     from typing_extensions import Unpack
 
     from .._core.retry import RetryPolicy
     from ..classification._classify import Classification, ItemResult, LabelsInput
+    from ..classification._options import ClientT
     from ..classification._prompts import TextInput
     from ..classification._results import TechniqueChoice
 
-__all__ = ["ClassificationTask", "TaskKwargs"]
-
-R = TypeVar("R")
+__all__ = ["ClassificationTask", "TaskKwargs", "TaskManyKwargs"]
 
 
 class TaskKwargs(TypedDict, total=False):
@@ -53,6 +53,11 @@ class TaskKwargs(TypedDict, total=False):
     abstain_below: float | None
     reasks: int
     base_model: str | None
+
+
+class TaskManyKwargs(TaskKwargs, ManyKwargs, total=False):
+    """The options of the task's many-texts calls (``classify_many``, ``evaluate`` and their
+    async siblings): :class:`TaskKwargs` and ``concurrency``, ``progress``."""
 
 
 class ClassificationTask:
@@ -137,7 +142,8 @@ class ClassificationTask:
         Raises:
             TypeError: an unknown keyword, or an argument of the wrong type.
         """
-        return self._one(classify_with, "classify", text, model, client, retry, options)
+        call = self._call("classify", model, client, retry, options)
+        return classify_with(self._prompt(text), call)
 
     async def aclassify(
         self,
@@ -149,7 +155,8 @@ class ClassificationTask:
         **options: Unpack[TaskKwargs],
     ) -> Classification:
         """The async sibling of :meth:`classify`."""
-        return await self._one(aclassify_with, "aclassify", text, model, client, retry, options)
+        call = self._call("aclassify", model, client, retry, options)
+        return await aclassify_with(self._prompt(text), call)
 
     def classify_many(
         self,
@@ -158,18 +165,16 @@ class ClassificationTask:
         model: str,
         client: openai.OpenAI | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[TaskKwargs],
+        **options: Unpack[TaskManyKwargs],
     ) -> list[ItemResult]:
         """:meth:`classify` for many texts (see :func:`~finetune_kit.classify_many`).
 
-        ``concurrency`` requests are in flight at once; ``progress`` shows a progress bar;
-        the other arguments are those of :meth:`classify`.
+        The ``**options`` also take ``concurrency`` (requests in flight at once) and
+        ``progress`` (show a progress bar); the other arguments are those of :meth:`classify`.
         """
-        return self._many(
-            run_many, "classify_many", texts, model, client, retry, concurrency, progress, options
-        )
+        settings, rest = ManySettings.split(options)
+        call = self._call("classify_many", model, client, retry, rest)
+        return run_many(self._prompts(texts), call, settings)
 
     async def aclassify_many(
         self,
@@ -178,14 +183,12 @@ class ClassificationTask:
         model: str,
         client: openai.AsyncOpenAI | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[TaskKwargs],
+        **options: Unpack[TaskManyKwargs],
     ) -> list[ItemResult]:
         """The async sibling of :meth:`classify_many`."""
-        return await self._many(
-            arun_many, "aclassify_many", texts, model, client, retry, concurrency, progress, options
-        )
+        settings, rest = ManySettings.split(options)
+        call = self._call("aclassify_many", model, client, retry, rest)
+        return await arun_many(self._prompts(texts), call, settings)
 
     def evaluate(
         self,
@@ -194,9 +197,7 @@ class ClassificationTask:
         model: str,
         client: openai.OpenAI | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[TaskKwargs],
+        **options: Unpack[TaskManyKwargs],
     ) -> Evaluation:
         """Score ``model`` on labelled held-out data, asked exactly as in training.
 
@@ -208,10 +209,9 @@ class ClassificationTask:
         The other arguments are those of :meth:`classify_many`.
         """
         texts, golds = self._held_out(data)
-        results = self._many(
-            run_many, "evaluate", texts, model, client, retry, concurrency, progress, options
-        )
-        return self._score(golds, results, model, texts)
+        settings, rest = ManySettings.split(options)
+        call = self._call("evaluate", model, client, retry, rest)
+        return self._score(golds, run_many(texts, call, settings), model, texts)
 
     async def aevaluate(
         self,
@@ -220,71 +220,34 @@ class ClassificationTask:
         model: str,
         client: openai.AsyncOpenAI | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[TaskKwargs],
+        **options: Unpack[TaskManyKwargs],
     ) -> Evaluation:
         """The async sibling of :meth:`evaluate`."""
         texts, golds = self._held_out(data)
-        results = await self._many(
-            arun_many, "aevaluate", texts, model, client, retry, concurrency, progress, options
-        )
-        return self._score(golds, results, model, texts)
+        settings, rest = ManySettings.split(options)
+        call = self._call("aevaluate", model, client, retry, rest)
+        return self._score(golds, await arun_many(texts, call, settings), model, texts)
 
     # --- helpers: each call built once, run by the sync or the async runner ---------------
 
-    def _one(
+    def _call(
         self,
-        run: Callable[..., R],
         method: str,
-        text: str,
         model: str,
-        client: openai.OpenAI | openai.AsyncOpenAI | None,
+        client: ClientT | None,
         retry: RetryPolicy | None,
-        options: TaskKwargs,
-    ) -> R:
-        # ``run`` is classify_with or aclassify_with.
+        options: Mapping[str, object],
+    ) -> Call[ClientT]:
         where = f"ClassificationTask.{method}()"
-        checked = _checked(where, options)
-        return run(
-            self._prompt(text),
-            self.labels,
-            model,
-            client,
-            checked,
-            retry,
-            as_trained=True,
-            where=where,
-        )
+        # Checked here too: ClassifyOptions would take instructions/examples, which the task's
+        # prompt replaces, so they are unknown keywords of the task.
+        check_keywords(where, options, TaskKwargs.__annotations__)
+        checked = ClassifyOptions.from_kwargs(where, options)
+        return Call(where, self.labels, model, client, retry, checked, as_trained=True)
 
-    def _many(
-        self,
-        run: Callable[..., R],
-        method: str,
-        texts: Sequence[TextInput],
-        model: str,
-        client: openai.OpenAI | openai.AsyncOpenAI | None,
-        retry: RetryPolicy | None,
-        concurrency: int,
-        progress: bool,
-        options: TaskKwargs,
-    ) -> R:
-        # ``run`` is run_many or arun_many; texts already sent as trained pass unchanged.
-        where = f"ClassificationTask.{method}()"
-        checked = _checked(where, options)
-        prompts = [self._prompt(t) for t in check_texts(texts)]
-        return run(
-            prompts,
-            self.labels,
-            model,
-            client,
-            checked,
-            retry,
-            concurrency,
-            progress,
-            as_trained=True,
-            where=where,
-        )
+    def _prompts(self, texts: Sequence[TextInput]) -> list[TextInput]:
+        # Texts already sent as trained (conversations) pass unchanged.
+        return [self._prompt(t) for t in check_texts(texts)]
 
     def _score(
         self, golds: list[str], results: list[ItemResult], model: str, texts: list[TextInput]
@@ -305,10 +268,3 @@ class ClassificationTask:
             texts.append(conversation)
             golds.append(gold)
         return texts, golds
-
-
-def _checked(where: str, options: Mapping[str, object]) -> ClassifyOptions:
-    # Checked here too: ClassifyOptions would take instructions/examples, which the task's
-    # prompt replaces, so they are unknown keywords of the task.
-    check_keywords(where, options, TaskKwargs.__annotations__)
-    return ClassifyOptions.from_kwargs(where, options)

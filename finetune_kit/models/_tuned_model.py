@@ -11,23 +11,31 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypedDict
 
 import openai
 
 from .._core.client import Request, arun_flow, run_flow
 from .._core.session import facts_for
 from ..classification import _batch, _classify
+from ..classification._batch import BatchKwargs, BatchSettings
 from ..classification._capabilities import client_type_error
-from ..classification._options import ClassifyKwargs, ClassifyOptions, check_model
+from ..classification._many import ClassifyManyKwargs, ManySettings
+from ..classification._options import (
+    Call,
+    ClassifyKwargs,
+    ClassifyOptions,
+    ClientT,
+    check_model,
+)
 from ..evaluate import Evaluation, evaluation_items
 from ._deploy import AsyncDeployMixin, DeployMixin
-from ._keywords import check_keywords
+from ._keywords import ModelOrigin, check_keywords
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from openai.types import Model, ModelDeleted
     from openai.types.chat import ChatCompletion
@@ -125,56 +133,54 @@ def shutdown_date_of(model: Model) -> dt.date | None:
 
 
 @dataclass(frozen=True)
-class _Work:
-    """What a many-texts call classifies and how, checked; with the true labels to score
-    against when it is an evaluation."""
+class _HeldOut:
+    """An evaluation's texts, its call (checked), and the true labels to score against."""
 
-    texts: Sequence[TextInput]
-    labels: LabelsInput
-    options: ClassifyOptions
-    as_trained: bool = False
-    golds: Sequence[str] = ()
+    texts: list[TextInput]
+    call: Call[Any]
+    golds: list[str]
 
-    def score(self, results: list[ItemResult], model: str) -> Evaluation:
-        names = _classify.LabelSet.of(self.labels).names
+    def score(self, results: list[ItemResult]) -> Evaluation:
+        names = _classify.LabelSet.of(self.call.labels).names
         return Evaluation.from_predictions(
-            self.golds, results, labels=names, model=model, inputs=self.texts
+            self.golds, results, labels=names, model=self.call.model, inputs=self.texts
         )
-
-
-ClientT = TypeVar("ClientT", openai.OpenAI, openai.AsyncOpenAI)
-R = TypeVar("R")
 
 
 class _ModelHandle(Generic[ClientT]):
     """What both model classes hold: the name, where it came from, and the client to use.
 
-    Every method that talks to the service is written once, here: as a flow, or as the one
-    call whose runner (``run_many`` or ``arun_many``, ...) each class passes; each class runs
-    it with its own client.
+    Every method that talks to the service is written once, here: as a flow each class runs
+    with its own client, or as the one ``Call`` each class hands to its runner
+    (``run_many`` or ``arun_many``, ...).
     """
 
     _client_type: type[ClientT]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        client: ClientT | None = None,
-        job_id: str | None = None,
-        base_model: str | None = None,
-        checkpoint_step: int | None = None,
-        deployment: Deployment | None = None,
+        self, name: str, *, client: ClientT | None = None, **origin: Unpack[ModelOrigin]
     ) -> None:
         check_model(name, "name")
+        check_keywords(f"{type(self).__name__}()", origin, ModelOrigin.__annotations__)
         if client is not None and not isinstance(client, self._client_type):
             raise client_type_error(f"{type(self).__name__}()", self._client_type.__name__, client)
         self.name = name
-        self.job_id = job_id
-        self.base_model = base_model
-        self.checkpoint_step = checkpoint_step
-        self.deployment = deployment
+        self.job_id = origin.get("job_id")
+        self.base_model = origin.get("base_model")
+        self.checkpoint_step = origin.get("checkpoint_step")
+        self.deployment = origin.get("deployment")
         self._client: ClientT | None = client
+
+    @property
+    def origin(self) -> ModelOrigin:
+        """Where the model came from, as one value (a new dict): ``job_id``, ``base_model``,
+        ``checkpoint_step`` and ``deployment``, each None when unknown."""
+        return ModelOrigin(
+            job_id=self.job_id,
+            base_model=self.base_model,
+            checkpoint_step=self.checkpoint_step,
+            deployment=self.deployment,
+        )
 
     @property
     def model_id(self) -> str:
@@ -183,14 +189,9 @@ class _ModelHandle(Generic[ClientT]):
 
     def _deployed(self, deployment: Deployment) -> Self:
         # The same client and provenance; the deployment name is what the data plane takes.
-        return type(self)(
-            deployment.name,
-            client=self._client,
-            job_id=self.job_id,
-            base_model=self.base_model or self.model_id,
-            checkpoint_step=self.checkpoint_step,
-            deployment=deployment,
-        )
+        origin = self.origin
+        origin.update({"base_model": self.base_model or self.model_id, "deployment": deployment})
+        return type(self)(deployment.name, client=self._client, **origin)
 
     def _fallback_date(self, client: openai.OpenAI | openai.AsyncOpenAI) -> dt.date | None:
         # The endpoint's own facts (Azure's dates for Azure), never another endpoint's.
@@ -211,12 +212,19 @@ class _ModelHandle(Generic[ClientT]):
             self._where(method), {"base_model": self.base_model, **options}
         )
 
+    def _call(
+        self, method: str, labels: LabelsInput, retry: RetryPolicy | None, options: ClassifyKwargs
+    ) -> Call[ClientT]:
+        checked = self._classify_options(method, options)
+        return Call(self._where(method), labels, self.name, self._client, retry, checked)
+
     def _held_out(
         self,
         data: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
         labels: LabelsInput | None,
+        retry: RetryPolicy | None,
         options: ClassifyKwargs,
-    ) -> _Work:
+    ) -> _HeldOut:
         checked = self._classify_options("evaluate", options)
         if checked.examples and checked.instructions is None:
             # Without instructions each example is sent as trained: the shots would be lost.
@@ -226,63 +234,17 @@ class _ModelHandle(Generic[ClientT]):
             )
         items = evaluation_items(data)
         golds = [gold for _, gold in items]
-        return _Work(
-            [conversation for conversation, _ in items],
+        call = Call(
+            self._where("evaluate"),
             labels or list(dict.fromkeys(golds)),
+            self.name,
+            self._client,
+            retry,
             checked,
             # Without instructions, each example is sent exactly as in the data (as trained).
             as_trained=checked.instructions is None,
-            golds=golds,
         )
-
-    def _many(
-        self,
-        run: Callable[..., R],
-        method: str,
-        work: _Work,
-        retry: RetryPolicy | None,
-        concurrency: int,
-        progress: bool,
-    ) -> R:
-        # ``run`` is run_many or arun_many: the one call both classes make, spelled once.
-        return run(
-            work.texts,
-            work.labels,
-            self.name,
-            self._client,
-            work.options,
-            retry,
-            concurrency,
-            progress,
-            as_trained=work.as_trained,
-            where=self._where(method),
-        )
-
-    def _batch(
-        self,
-        run: Callable[..., R],
-        texts: Sequence[TextInput],
-        labels: LabelsInput,
-        retry: RetryPolicy | None,
-        poll_interval: float,
-        timeout: float | None,
-        progress: bool,
-        options: ClassifyKwargs,
-    ) -> R:
-        # ``run`` is classify_batch or aclassify_batch, which take the options as keywords:
-        # they get them back as checked (every field of ClassifyOptions is one of them).
-        checked = asdict(self._classify_options("classify_batch", options))
-        return run(
-            texts,
-            labels=labels,
-            model=self.name,
-            client=self._client,
-            retry=retry,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress,
-            **checked,
-        )
+        return _HeldOut([conversation for conversation, _ in items], call, golds)
 
     def __repr__(self) -> str:
         extra = f", job_id={self.job_id!r}" if self.job_id else ""
@@ -303,11 +265,14 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         name: the model id, e.g. ``ft:gpt-4.1-mini:org:suffix:id`` or ``...:ckpt-step-88``.
         client: the client to call it through; omitted, one is built from ``OPENAI_*`` on
             first use.
-        job_id: the job that produced it, when known.
-        base_model: the model it was tuned from, when known (it also tells classify() the
-            token encoding when ``name`` does not, e.g. for an Azure deployment).
-        checkpoint_step: the step of the checkpoint this model is, when it is one.
-        deployment: the Azure deployment ``name`` is, when it is one (see :meth:`deploy`).
+        **origin: where it came from, each None when unknown: ``job_id``, the job that
+            produced it; ``base_model``, the model it was tuned from (it also tells classify()
+            the token encoding when ``name`` does not, e.g. for an Azure deployment);
+            ``checkpoint_step``, the step of the checkpoint this model is; ``deployment``, the
+            Azure deployment ``name`` is (see :meth:`deploy`).
+
+    Raises:
+        TypeError: an unknown keyword, or a client of the wrong kind.
     """
 
     _client_type = openai.OpenAI
@@ -354,11 +319,7 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
 
         ``base_model`` defaults to the handle's.
         """
-        checked = self._classify_options("classify", options)
-        where = self._where("classify")
-        return _classify.classify_with(
-            text, labels, self.name, self._client, checked, retry, where=where
-        )
+        return _classify.classify_with(text, self._call("classify", labels, retry, options))
 
     def classify_many(
         self,
@@ -366,13 +327,12 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         *,
         labels: LabelsInput,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[ClassifyManyKwargs],
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_many` with this model (see there)."""
-        work = _Work(texts, labels, self._classify_options("classify_many", options))
-        return self._many(_classify.run_many, "classify_many", work, retry, concurrency, progress)
+        settings, rest = ManySettings.split(options)
+        call = self._call("classify_many", labels, retry, rest)
+        return _classify.run_many(texts, call, settings)
 
     def classify_batch(
         self,
@@ -380,25 +340,20 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         *,
         labels: LabelsInput,
         retry: RetryPolicy | None = None,
-        poll_interval: float = 30.0,
-        timeout: float | None = None,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[BatchKwargs],
     ) -> list[ItemResult]:
         """:func:`~finetune_kit.classify_batch` with this model (see there)."""
-        return self._batch(
-            _batch.classify_batch, texts, labels, retry, poll_interval, timeout, progress, options
-        )
+        settings, rest = BatchSettings.split(options)
+        call = self._call("classify_batch", labels, retry, rest)
+        return _batch.run_batch(texts, call, settings)
 
     def evaluate(
         self,
         dataset: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
         *,
         labels: LabelsInput | None = None,
-        concurrency: int = 8,
         retry: RetryPolicy | None = None,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[ClassifyManyKwargs],
     ) -> Evaluation:
         """Classify a labelled held-out set and score the answers.
 
@@ -406,25 +361,23 @@ class TunedModel(_ModelHandle[openai.OpenAI], DeployMixin):
         the model is asked what it was trained on. The label restriction rides on
         ``logit_bias`` (or structured output); only when the endpoint allows neither are the
         labels listed in the prompt (``Evaluation.technique`` says which was used).
-        ``retry`` and the ``**options`` are those of :meth:`classify`.
 
         Args:
             dataset: a JSONL path, a :class:`~finetune_kit.Dataset` or dicts: chat examples
                 ending with the assistant's label, or ``{"text", "label"}`` records.
             labels: the label set; default: the true labels found, in order of appearance.
-            concurrency: requests in flight at once.
             retry: how transient errors are retried.
-            progress: show a progress bar.
-            **options: as :meth:`classify`'s; ``instructions`` replaces the data's own prompt
-                with classify's system prompt, these instructions and the label list
-                (zero-shot use of a base model), and only then may ``examples`` add shots.
+            **options: as :meth:`classify_many`'s (``concurrency``, ``progress`` and
+                classify's options); ``instructions`` replaces the data's own prompt with
+                classify's system prompt, these instructions and the label list (zero-shot
+                use of a base model), and only then may ``examples`` add shots.
 
         Raises:
             ValueError: ``examples`` without ``instructions``.
         """
-        work = self._held_out(dataset, labels, options)
-        results = self._many(_classify.run_many, "evaluate", work, retry, concurrency, progress)
-        return work.score(results, self.name)
+        settings, rest = ManySettings.split(options)
+        held_out = self._held_out(dataset, labels, retry, rest)
+        return held_out.score(_classify.run_many(held_out.texts, held_out.call, settings))
 
     def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """When the service retires this model: the models endpoint's date, else the facts of
@@ -474,11 +427,8 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         **options: Unpack[ClassifyKwargs],
     ) -> Classification:
         """See :meth:`TunedModel.classify`."""
-        checked = self._classify_options("classify", options)
-        where = self._where("classify")
-        return await _classify.aclassify_with(
-            text, labels, self.name, self._client, checked, retry, where=where
-        )
+        call = self._call("classify", labels, retry, options)
+        return await _classify.aclassify_with(text, call)
 
     async def classify_many(
         self,
@@ -486,15 +436,12 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         *,
         labels: LabelsInput,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[ClassifyManyKwargs],
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_many`."""
-        work = _Work(texts, labels, self._classify_options("classify_many", options))
-        return await self._many(
-            _classify.arun_many, "classify_many", work, retry, concurrency, progress
-        )
+        settings, rest = ManySettings.split(options)
+        call = self._call("classify_many", labels, retry, rest)
+        return await _classify.arun_many(texts, call, settings)
 
     async def classify_batch(
         self,
@@ -502,32 +449,25 @@ class AsyncTunedModel(_ModelHandle[openai.AsyncOpenAI], AsyncDeployMixin):
         *,
         labels: LabelsInput,
         retry: RetryPolicy | None = None,
-        poll_interval: float = 30.0,
-        timeout: float | None = None,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[BatchKwargs],
     ) -> list[ItemResult]:
         """See :meth:`TunedModel.classify_batch`."""
-        return await self._batch(
-            _batch.aclassify_batch, texts, labels, retry, poll_interval, timeout, progress, options
-        )
+        settings, rest = BatchSettings.split(options)
+        call = self._call("classify_batch", labels, retry, rest)
+        return await _batch.arun_batch(texts, call, settings)
 
     async def evaluate(
         self,
         dataset: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
         *,
         labels: LabelsInput | None = None,
-        concurrency: int = 8,
         retry: RetryPolicy | None = None,
-        progress: bool = True,
-        **options: Unpack[ClassifyKwargs],
+        **options: Unpack[ClassifyManyKwargs],
     ) -> Evaluation:
         """See :meth:`TunedModel.evaluate`."""
-        work = self._held_out(dataset, labels, options)
-        results = await self._many(
-            _classify.arun_many, "evaluate", work, retry, concurrency, progress
-        )
-        return work.score(results, self.name)
+        settings, rest = ManySettings.split(options)
+        held_out = self._held_out(dataset, labels, retry, rest)
+        return held_out.score(await _classify.arun_many(held_out.texts, held_out.call, settings))
 
     async def shutdown_date(self, *, retry: RetryPolicy | None = None) -> dt.date | None:
         """See :meth:`TunedModel.shutdown_date`."""
