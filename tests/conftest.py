@@ -6,6 +6,7 @@
   (a ManualClock shared by a local backend and the library's sleeps).
 - Local backends in process: ``clocked_server`` and ``local_server``.
 - Pinned state: ``openai_endpoint``, ``fresh_capabilities``, ``pinned_today``.
+- One default SSL context for every client the suite builds (``_one_ssl_context``).
 
 openai 3.x sends requests through httpx2/httpcore2, which plain respx does not see; the
 ``pytest-httpx2`` plugin registers respx's ``httpcore2`` mocker. openai 2.x still uses
@@ -15,7 +16,9 @@ httpx/httpcore. ``api`` picks the right one so a test is written once for both.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+import functools
+import importlib
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
@@ -30,6 +33,43 @@ from .fake_openai import BASE_URL, OPENAI_MAJOR, FakeFiles, FakeJobs, Sleeps
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_ssl_context() -> Iterator[None]:
+    """Every HTTP client the tests build shares one default SSL context.
+
+    Each ``openai`` client builds an HTTP transport, which loads the system's CA bundle into
+    a new SSL context (about 25 ms); the suite builds thousands of clients and makes no TLS
+    connection, so that was a fifth of its time. The context is the same one each client
+    would have built; only the loading happens once.
+    """
+    places = (
+        ("httpcore2", "default_ssl_context"),  # openai 3.x: httpx2's verify=True
+        ("httpx._transports.default", "create_ssl_context"),  # openai 2.x: httpx
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        for module_name, name in places:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:  # the other major version of openai
+                continue
+            build = getattr(module, name)
+            patch.setattr(module, name, _built_once(build))
+        yield
+
+
+def _built_once(build: Any) -> Any:
+    cached = functools.lru_cache(maxsize=8)(build)
+
+    def context(*args: Any, **kwargs: Any) -> Any:
+        # Only the default (verify=True, no client certificate) is shared; any other
+        # request builds its own context as before.
+        if kwargs.get("verify", True) is True and not kwargs.get("cert") and not args:
+            return cached(**kwargs)
+        return build(*args, **kwargs)
+
+    return context
 
 
 @pytest.fixture

@@ -137,10 +137,10 @@ class LinearTrainer:
     def _vocabulary(self, texts: list[list[str]]) -> set[str]:
         df = Counter(name for names in texts for name in names)
         # A feature every example has cannot tell answers apart; the bias does its job.
-        ranked = sorted(
-            (name for name, n in df.items() if n < len(texts)), key=lambda x: (-df[x], x)
-        )
-        return set(ranked[: self.max_features])
+        # Most frequent first, ties by name: plain tuples sort several times faster than a key
+        # function called once per feature.
+        ranked = sorted((-n, name) for name, n in df.items() if n < len(texts))
+        return {name for _, name in ranked[: self.max_features]}
 
     def _initial_weights(
         self, vocabulary: set[str], data: list[_Encoded], width: int
