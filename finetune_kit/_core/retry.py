@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 import openai
 
 from .._exceptions import DeploymentError
-from .changes import changed
+from .keywords import changed
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping

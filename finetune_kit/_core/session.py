@@ -25,8 +25,8 @@ import openai
 
 from ..facts._endpoints import EndpointKind, check_endpoint_kind, endpoint_kind_of_url
 from ..facts._models import FactsTable, ModelFacts, model_facts
-from .changes import changed
 from .clock import SYSTEM_CLOCK, Clock, elapsed_timer
+from .keywords import changed
 from .retry import DEFAULT_RETRY, RetryPolicy
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar, cast
 
 import openai
 
+from .._core.keywords import check_keywords
 from .._core.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -137,9 +138,7 @@ class ClassifyOptions:
             TypeError: an unknown keyword, or an argument of the wrong type.
             ValueError: as :meth:`of`.
         """
-        unknown = sorted(set(options) - set(ClassifyKwargs.__annotations__))
-        if unknown:
-            raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
+        check_keywords(where, options, ClassifyKwargs.__annotations__)
         return cls.of(**cast("ClassifyKwargs", options))
 
 

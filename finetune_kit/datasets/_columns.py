@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypedDict, cast
 
+from .._core.keywords import check_keywords
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -36,7 +38,5 @@ class FrameColumns(TypedDict, total=False):
 
 def frame_columns(where: str, options: Mapping[str, object]) -> FrameColumns:
     """``options`` as :class:`FrameColumns`, or a TypeError naming the entry point."""
-    unknown = sorted(set(options) - set(FrameColumns.__annotations__))
-    if unknown:
-        raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
+    check_keywords(where, options, FrameColumns.__annotations__)
     return cast("FrameColumns", options)

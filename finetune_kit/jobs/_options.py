@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict, cast
 
 import openai
 
+from .._core.keywords import check_keywords
 from .._core.retry import RetryPolicy
 from ..datasets._dataset import Dataset
 from ..facts._limits import MAX_METADATA_PAIRS, MAX_SUFFIX_CHARS
@@ -258,9 +259,7 @@ class JobOptions:
             TypeError: an unknown keyword, or an option of the wrong type.
             ValueError: as building a :class:`JobOptions`.
         """
-        unknown = sorted(set(options) - set(JobKwargs.__annotations__))
-        if unknown:
-            raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
+        check_keywords(where, options, JobKwargs.__annotations__)
         return cls(model=model, **cast("JobKwargs", options))
 
     @property

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 from .._core.client import Request, Sleep, arun_flow, run_flow
+from .._core.keywords import check_keywords
 from .._exceptions import DeploymentError
-from ._keywords import DeployKwargs, check_keywords
+from ._keywords import DeployKwargs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -1,16 +1,14 @@
-"""Keyword groups that several entry points of this package share, declared once, and the
-check behind every ``**options: Unpack[SomeKwargs]``."""
+"""Keyword groups that several entry points of this package share, declared once (checked
+by :func:`finetune_kit._core.keywords.check_keywords`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-
     from ._deployments import Deployment
 
-__all__ = ["DeployKwargs", "ModelOrigin", "check_keywords"]
+__all__ = ["DeployKwargs", "ModelOrigin"]
 
 
 class DeployKwargs(TypedDict, total=False):
@@ -50,17 +48,3 @@ class ModelOrigin(TypedDict, total=False):
     base_model: str | None
     checkpoint_step: int | None
     deployment: Deployment | None
-
-
-def check_keywords(where: str, options: Mapping[str, object], allowed: Iterable[str]) -> None:
-    """Refuse a keyword outside ``allowed`` as Python would, naming the entry point ``where``.
-
-    A ``TypedDict`` only guides type checkers: at run time ``**options`` takes anything, so
-    the entry point checks what it got (``allowed`` is the TypedDict's ``__annotations__``).
-
-    Raises:
-        TypeError: a keyword that is not allowed (the first in sorted order).
-    """
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")

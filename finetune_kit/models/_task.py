@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from .._core.keywords import check_keywords
 from ..classification._classify import (
     aclassify_with,
     arun_many,
@@ -26,7 +27,6 @@ from ..classification._options import Call, ClassifyOptions, check_texts
 from ..classification._prompts import system_prompt
 from ..datasets._dataset import Dataset
 from ..evaluate import Evaluation, evaluation_items
-from ._keywords import check_keywords
 
 if TYPE_CHECKING:
     import os

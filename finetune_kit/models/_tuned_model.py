@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypedDict
 import openai
 
 from .._core.client import Request, arun_flow, run_flow
+from .._core.keywords import check_keywords
 from .._core.session import facts_for
 from ..classification import _batch, _classify
 from ..classification._batch import BatchKwargs, BatchSettings
@@ -31,7 +32,7 @@ from ..classification._options import (
 )
 from ..evaluate import Evaluation, evaluation_items
 from ._deploy import AsyncDeployMixin, DeployMixin
-from ._keywords import ModelOrigin, check_keywords
+from ._keywords import ModelOrigin
 
 if TYPE_CHECKING:
     import os
