@@ -7,6 +7,7 @@
 - Local backends in process: ``clocked_server`` and ``local_server``.
 - Pinned state: ``openai_endpoint``, ``fresh_capabilities``, ``pinned_today``.
 - One default SSL context for every client the suite builds (``_one_ssl_context``).
+- ``fresh_import``: what ``import finetune_kit`` does in a fresh interpreter, run once.
 
 openai 3.x sends requests through httpx2/httpcore2, which plain respx does not see; the
 ``pytest-httpx2`` plugin registers respx's ``httpcore2`` mocker. openai 2.x still uses
@@ -18,6 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import openai
@@ -70,6 +76,59 @@ def _built_once(build: Any) -> Any:
         return build(*args, **kwargs)
 
     return context
+
+
+@dataclass(frozen=True)
+class FreshImport:
+    """What ``import finetune_kit`` did in a fresh interpreter without ``OPENAI_*`` set."""
+
+    modules: frozenset[str]  # sys.modules right after the import
+    encodings_loaded: int
+    default_clients_built: bool
+    label_plans_cached: int
+    stdout: str  # anything the import printed, before the report
+    stderr: str
+
+
+_FRESH_IMPORT = """
+import json, sys
+import finetune_kit
+modules = sorted(sys.modules)
+import finetune_kit.facts._tokens as t, finetune_kit._core.session as c
+import finetune_kit.classification._classify as k
+print(json.dumps({
+    "modules": modules,
+    "encodings_loaded": len(t._cache),
+    "default_clients_built": not (c._default_client is None and c._default_async_client is None),
+    "label_plans_cached": k.plan_keys.cache_info().currsize,
+}))
+"""
+
+
+@pytest.fixture(scope="session")
+def fresh_import() -> FreshImport:
+    """One fresh interpreter's ``import finetune_kit``, shared by the tests that check the import
+    stays light (no notebook, Azure or retry libraries) and free of side effects (no encoding,
+    client, cache or output, even with no ``OPENAI_*`` environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _FRESH_IMPORT],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    *printed, report = done.stdout.splitlines()
+    found = json.loads(report)
+    return FreshImport(
+        modules=frozenset(found["modules"]),
+        encodings_loaded=found["encodings_loaded"],
+        default_clients_built=found["default_clients_built"],
+        label_plans_cached=found["label_plans_cached"],
+        stdout="\n".join(printed),
+        stderr=done.stderr,
+    )
 
 
 @pytest.fixture

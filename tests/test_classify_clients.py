@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from finetune_kit.classification._labels import KeyPlan
+    from tests.conftest import FreshImport
 
 LABELS = ["cat", "dog", "bird"]
 TOP = [("cat", math.log(0.8)), ("dog", math.log(0.15)), ("bird", math.log(0.05))]
@@ -377,12 +378,5 @@ def test_no_module_level_mutable_state_but_weak_maps_and_pure_caches() -> None:
     assert found == allowed
 
 
-def test_importing_the_package_does_not_import_pandas() -> None:
-    import subprocess
-    import sys
-
-    code = "import sys, finetune_kit; print('pandas' in sys.modules)"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert done.stdout.strip() == "False"
+def test_importing_the_package_does_not_import_pandas(fresh_import: FreshImport) -> None:
+    assert "pandas" not in fresh_import.modules

@@ -6,15 +6,16 @@ commit.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import finetune_kit
 import finetune_kit.local
+
+if TYPE_CHECKING:
+    from tests.conftest import FreshImport
 
 
 def _pinned(module: str) -> list[str]:
@@ -54,23 +55,11 @@ def test_no_other_public_attributes() -> None:
     assert public - folders <= set(PUBLIC)
 
 
-def test_import_is_cheap_and_side_effect_free() -> None:
+def test_import_is_cheap_and_side_effect_free(fresh_import: FreshImport) -> None:
     # Importing must not load encodings, build clients, fill caches or print anything, even
     # with no OPENAI_* environment (a client built at import would fail without a key).
-    code = (
-        "import finetune_kit, finetune_kit.facts._tokens as t, finetune_kit._core.session as c, "
-        "finetune_kit.classification._classify as k\n"
-        "print(len(t._cache), c._default_client is None, c._default_async_client is None, "
-        "k.plan_keys.cache_info().currsize)"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=60,
-    )
-    assert done.stdout.split() == ["0", "True", "True", "0"]
-    assert done.stderr == ""
+    assert fresh_import.encodings_loaded == 0
+    assert not fresh_import.default_clients_built
+    assert fresh_import.label_plans_cached == 0
+    assert fresh_import.stdout == ""
+    assert fresh_import.stderr == ""
