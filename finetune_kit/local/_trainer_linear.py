@@ -272,6 +272,7 @@ def _optimise(
             on_step(metrics)
         epoch_ends.append(step)
         snapshots[step] = model.rounded()
+    # The final model is the last epoch's snapshot itself: neither is changed once trained.
     return TrainingRun(
-        model=snapshots[step].copy(), steps=steps, epoch_ends=epoch_ends, snapshots=snapshots
+        model=snapshots[step], steps=steps, epoch_ends=epoch_ends, snapshots=snapshots
     )

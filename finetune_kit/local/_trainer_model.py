@@ -162,16 +162,6 @@ class LinearModel:
             word_ngrams=(int(lo_w), int(hi_w)),
         )
 
-    def copy(self) -> LinearModel:
-        """An independent copy (used for per-epoch checkpoints)."""
-        return LinearModel(
-            list(self.answers),
-            {k: list(v) for k, v in self.weights.items()},
-            self.featurizer,
-            self.char_ngrams,
-            self.word_ngrams,
-        )
-
     def rounded(self) -> LinearModel:
         """A copy with every weight rounded to float32, the precision :meth:`to_json` keeps."""
         return LinearModel(
