@@ -1,5 +1,6 @@
 """What the commands' handlers share: saying why a command stopped, showing the library's
-warnings, and asking before something that costs money."""
+warnings, and asking (the one terminal question the commands ask) before something that costs
+money."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
-from ._ask import ask
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["caught_warnings", "confirmed", "fail", "show_warnings"]
+__all__ = ["ask", "caught_warnings", "confirmed", "fail", "show_warnings"]
+
+
+def ask(question: str) -> bool | None:
+    """Ask a yes/no question on the terminal: True/False, or None when there is none to ask on.
+
+    The question goes to stderr so that stdout stays clean for ``--json`` and pipes.
+    """
+    if not sys.stdin.isatty():
+        return None
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
 
 
 def fail(command: str, message: object, code: int = 1) -> int:

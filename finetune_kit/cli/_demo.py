@@ -6,8 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from ._ask import ask
-from ._common import fail
+from ._common import ask, fail
 
 if TYPE_CHECKING:
     import argparse

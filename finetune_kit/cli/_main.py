@@ -20,9 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import get_args
 
 from .._version import __version__
-from ._ask import ask  # re-exported: command modules written before _ask use this name
 
-__all__ = ["ask", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
