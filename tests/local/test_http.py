@@ -9,12 +9,14 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
 import pytest
 
-from finetune_kit.local import LinearTrainer, LocalServer, in_process_http_client
+from finetune_kit.local import Faults, LinearTrainer, LocalServer, in_process_http_client
 
 from .helpers import SYSTEM, small_training_file, upload
 
@@ -326,6 +328,28 @@ def test_start_and_stop_closes_connections(clock: ManualClock) -> None:
         own.models.list()
     own.close()
     assert handed_out.is_closed()  # clients made by the server close with it
+
+
+def test_stop_lets_a_request_in_flight_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server stops at once when idle, but a reply being made is still sent in full.
+    arrived = threading.Event()
+    pick = Faults.pick
+
+    def seen(self: Faults, method: str, path: str) -> Any:
+        rule = pick(self, method, path)
+        arrived.set()
+        return rule
+
+    monkeypatch.setattr(Faults, "pick", seen)
+    server = LocalServer(faults=Faults.parse("slow@GET:/models,first=1,delay=0.2")).start()
+    own = openai.OpenAI(api_key="k", base_url=server.url, max_retries=0)
+    with own, ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(own.models.list)
+        assert arrived.wait(5)  # the request is in the server, sleeping in the slow fault
+        server.stop()
+        assert reply.result(timeout=5).data
+        with pytest.raises(openai.APIConnectionError):
+            own.models.list()
 
 
 def test_garbage_request_line_gets_400(served: LocalServer) -> None:
