@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -94,12 +95,12 @@ def in_process_http_client(app: ASGIApp) -> Any:
     """An ``http_client`` for ``openai.OpenAI`` (or ``AzureOpenAI``) that calls ``app`` in process.
 
     The app runs on an event loop in a private daemon thread, started here and stopped when
-    the returned client is closed.
+    the returned client is closed, or when it is garbage-collected unclosed.
     """
     http, asgi = _transports(app)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(
-        target=loop.run_forever, name="finetune-kit-local-in-process", daemon=True
+        target=_run_loop, args=(loop,), name="finetune-kit-local-in-process", daemon=True
     )
     thread.start()
 
@@ -110,10 +111,27 @@ def in_process_http_client(app: ASGIApp) -> Any:
             return future.result()
 
         def close(self) -> None:
-            if loop.is_closed():
-                return
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
-            loop.close()
+            if stopped():
+                thread.join()
 
-    return openai.DefaultHttpxClient(transport=_Transport(), base_url=IN_PROCESS_ROOT)
+    transport = _Transport()
+    # Neither the thread nor the finalizer refers to the transport, so an unclosed client
+    # that goes out of use still stops its loop (its thread would otherwise run forever).
+    stopped = weakref.finalize(transport, _stop_loop, loop)
+    return openai.DefaultHttpxClient(transport=transport, base_url=IN_PROCESS_ROOT)
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Ask ``loop`` to stop (from any thread); False if it had already closed."""
+    try:
+        loop.call_soon_threadsafe(loop.stop)
+    except RuntimeError:  # closed
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import gc
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,24 @@ def test_user_built_sync_client_in_process(clock: ManualClock) -> None:
             assert client.files.content(file_id).content == small_training_file(12)
         assert not server.running
         assert server.port == 0
+    finally:
+        server.stop()
+
+
+def test_an_unclosed_sync_client_stops_its_loop_when_collected(clock: ManualClock) -> None:
+    # A client dropped without close() must not leave its event-loop thread running forever.
+    server = LocalServer(clock=clock)
+    try:
+        before = set(threading.enumerate())
+        client = openai.OpenAI(
+            api_key="sk-any", base_url=server.url, http_client=in_process_http_client(server.app)
+        )
+        (thread,) = set(threading.enumerate()) - before
+        assert client.models.list().data
+        del client
+        gc.collect()
+        thread.join(_PATIENCE)
+        assert not thread.is_alive()
     finally:
         server.stop()
 
