@@ -12,6 +12,7 @@ per-epoch checkpoints are then *revealed* step by step as time passes. The claim
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from ..facts._models import model_facts
 from ._errors import bad_request, lookup
 from ._inputs import method_of, result_csv, run_from_json, run_to_json
 from ._lifecycle import Lifecycle
+from ._persist import Deferred
 from ._records import CheckpointRecord, EventRecord, JobRecord
 from ._state import limit, page, rand
 from ._training import Failure, Inputs, Trained, prepare
@@ -370,7 +372,7 @@ class Jobs(Lifecycle[JobRecord, Inputs, Trained | Failure]):
         job.step_seconds /= total
         job.trained_tokens = outcome.tokens
         self._runs[job.id] = outcome.run
-        self.s.stage("run", job.id, run_to_json(outcome.run))
+        self.s.stage("run", job.id, Deferred(functools.partial(run_to_json, outcome.run)))
         job.status = "queued"
         job.phase_start = at
         self._event(job, at, "Files validated, moving job to queued state")

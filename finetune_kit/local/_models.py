@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..facts._tokens import base_model_name
 from ._errors import ApiError, not_found
+from ._persist import Deferred
 from ._records import ModelRecord
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class Models:
         with self._weights_lock:
             self._weights[name] = weights
         self.s.stage("model", name, record.to_doc())
-        self.s.stage("weights", name, weights.to_json())
+        self.s.stage("weights", name, Deferred(weights.to_json))
 
     def drop(self, name: str) -> None:
         """Forget a tuned model and its weights."""

@@ -13,10 +13,25 @@ import json
 import os
 import sqlite3
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Persistence"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Deferred", "Persistence"]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A document built only when it is needed: when it is written to disk, or read back.
+
+    Trained weights and training runs are large, and the backend keeps the live objects
+    anyway; in memory (no ``data_dir``) their JSON form is seldom read, so seldom built.
+    """
+
+    build: Callable[[], Any]
 
 
 class Persistence:
@@ -47,20 +62,29 @@ class Persistence:
 
     def load(self, kind: str) -> list[tuple[str, Any]]:
         """Every stored ``(id, document)`` of ``kind``, in the order first saved."""
-        return [(oid, doc) for (k, oid), doc in self._docs.items() if k == kind]
+        found = []
+        for key, doc in self._docs.items():
+            if key[0] == kind:
+                if isinstance(doc, Deferred):
+                    doc = self._docs[key] = doc.build()  # a value replaced, not a key added
+                found.append((key[1], doc))
+        return found
 
     def save_many(self, items: list[tuple[str, str, Any]]) -> None:
-        """Store several ``(kind, id, document)`` at once (one transaction on disk)."""
+        """Store several ``(kind, id, document)`` at once (one transaction on disk); a
+        :class:`Deferred` document is built here on disk, when first loaded in memory."""
         if not items:
             return
-        for kind, oid, doc in items:
-            self._docs[(kind, oid)] = doc
         if self._db is None:
+            for kind, oid, doc in items:
+                self._docs[(kind, oid)] = doc
             return
         rows = []
         for kind, oid, doc in items:
+            built = doc.build() if isinstance(doc, Deferred) else doc
+            self._docs[(kind, oid)] = built
             self._seq += 1
-            rows.append((kind, oid, self._seq, json.dumps(doc, separators=(",", ":"))))
+            rows.append((kind, oid, self._seq, json.dumps(built, separators=(",", ":"))))
         self._db.execute("BEGIN")
         try:
             # Keep the first-saved order: an update must not move a row to the end.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from finetune_kit.local import LocalServer
+from finetune_kit.local._persist import Deferred, Persistence
 
 from .helpers import SYSTEM, small_training_file, upload
 
@@ -81,3 +84,25 @@ def test_deletes_persist(tmp_path: Path, clock: ManualClock) -> None:
         client.files.delete(gone)
     with LocalServer(data_dir=tmp_path, clock=clock, in_process=True) as second:
         assert [f.id for f in second.client(max_retries=0).files.list()] == [keep]
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_deferred_document_is_built_once_and_only_when_needed(
+    tmp_path: Path, on_disk: bool
+) -> None:
+    # Trained weights are staged as Deferred: in memory their JSON is built only if read back.
+    built: list[int] = []
+
+    def build() -> dict[str, int]:
+        built.append(1)
+        return {"n": len(built)}
+
+    db = Persistence(tmp_path if on_disk else None)
+    db.save("weights", "m", Deferred(build))
+    assert built == ([1] if on_disk else [])
+    assert db.load("weights") == [("m", {"n": 1})]
+    assert db.load("weights") == [("m", {"n": 1})]
+    assert built == [1]
+    db.close()
+    if on_disk:
+        assert Persistence(tmp_path).load("weights") == [("m", {"n": 1})]
