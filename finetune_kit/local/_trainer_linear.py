@@ -145,15 +145,14 @@ class LinearTrainer:
     def _initial_weights(
         self, vocabulary: set[str], data: list[_Encoded], width: int
     ) -> dict[str, list[float]]:
-        weights = {name: [0.0] * width for name in sorted(vocabulary)}
         prior = [0.0] * width
         for ex in data:
             if ex.target is not None:
                 prior[ex.target] += 1.0
-        weights[BIAS] = _centred([math.log((p + 1.0) / (len(data) + width)) for p in prior])
+        bias = _centred([math.log((p + 1.0) / (len(data) + width)) for p in prior])
         if not self.nb_init or not vocabulary:
-            return weights
-        counts = {name: [1.0] * width for name in vocabulary}  # Laplace smoothing
+            return {**{name: [0.0] * width for name in sorted(vocabulary)}, BIAS: bias}
+        counts = {name: [1.0] * width for name in sorted(vocabulary)}  # Laplace smoothing
         totals = [float(len(vocabulary))] * width
         for ex in data:
             if ex.target is None:
@@ -168,10 +167,17 @@ class LinearTrainer:
             for block, scale in ex.blocks:
                 key = block[0][0]
                 typical[key] = typical.get(key, 0.0) + 1.0 / scale / len(data)
+        # Centred log(count / total) = centred log(count) - centred log(total); the totals'
+        # part is the same for every feature. Most counts are the smoothing's 1 (log 0).
+        minus = _centred([math.log(t) for t in totals])
+        log = math.log
+        weights: dict[str, list[float]] = {}
         for name, row in counts.items():
-            logs = _centred([math.log(c / t) for c, t in zip(row, totals, strict=True)])
+            logs = [log(c) for c in row]
+            mean = sum(logs) / width
             factor = self.nb_scale * typical[name[0]]
-            weights[name] = [factor * x for x in logs]
+            weights[name] = [factor * (x - mean - m) for x, m in zip(logs, minus, strict=True)]
+        weights[BIAS] = bias
         return weights
 
 
@@ -190,7 +196,7 @@ def _encode(names: list[str], target: int | None) -> _Encoded:
 
 def _forward(model: LinearModel, ex: _Encoded) -> tuple[float, bool, list[float]]:
     """Loss, correctness and the model's probabilities for one encoded example."""
-    probs = softmax(model.logits_of(ex.names))
+    probs = softmax(model.block_logits(ex.blocks))
     if ex.target is None:  # an answer the model never learned (validation only)
         return LOSS_CAP, False, probs
     loss = min(LOSS_CAP, -math.log(max(probs[ex.target], 1e-12)))

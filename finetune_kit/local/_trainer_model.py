@@ -107,8 +107,12 @@ class LinearModel:
 
     def logits_of(self, names: list[str]) -> list[float]:
         """Scores for a text whose known features are ``names`` (see :meth:`known_features`)."""
+        return self.block_logits(blocks(names))
+
+    def block_logits(self, parts: list[tuple[list[str], float]]) -> list[float]:
+        """Scores for a text whose known features, split by :func:`blocks`, are ``parts``."""
         out = list(self.weights.get(BIAS) or [0.0] * len(self.answers))
-        for block, scale in blocks(names):
+        for block, scale in parts:
             # Every row has one weight per answer; sums run in the sorted order of ``block``.
             sums = map(sum, zip(*map(self.weights.__getitem__, block), strict=True))
             out = [o + scale * s for o, s in zip(out, sums, strict=True)]
