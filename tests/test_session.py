@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from functools import partial
 from typing import TYPE_CHECKING
 
 import httpx
@@ -22,7 +23,7 @@ from .dates import DateClock, today_is
 from .fake_openai import BASE_URL
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import respx
 
@@ -175,33 +176,45 @@ def test_abind_uses_the_async_client() -> None:
     assert bound.endpoint == "openai"
 
 
+def _at(base_url: str) -> Callable[[], openai.OpenAI]:
+    return partial(openai.OpenAI, api_key=KEY, base_url=base_url)
+
+
 @pytest.mark.parametrize(
-    ("client", "kind"),
+    ("make", "kind"),
     [
-        (openai.OpenAI(api_key=KEY), "openai"),
-        (openai.OpenAI(api_key=KEY, base_url="https://api.openai.com/v1"), "openai"),
+        (partial(openai.OpenAI, api_key=KEY), "openai"),
+        (_at("https://api.openai.com/v1"), "openai"),
         (
-            openai.AzureOpenAI(
-                api_key=KEY, azure_endpoint="https://my.example.net", api_version="2025-04-01"
+            partial(
+                openai.AzureOpenAI,
+                api_key=KEY,
+                azure_endpoint="https://my.example.net",
+                api_version="2025-04-01",
             ),
             "azure",
         ),
         (
-            openai.AsyncAzureOpenAI(
-                api_key=KEY, azure_endpoint="https://my.example.net", api_version="2025-04-01"
+            partial(
+                openai.AsyncAzureOpenAI,
+                api_key=KEY,
+                azure_endpoint="https://my.example.net",
+                api_version="2025-04-01",
             ),
             "azure",
         ),
-        (openai.OpenAI(api_key=KEY, base_url="https://res.openai.azure.com/openai/v1"), "azure"),
-        (openai.OpenAI(api_key=KEY, base_url="https://x.services.ai.azure.com/openai/v1"), "azure"),
-        (openai.OpenAI(api_key=KEY, base_url="http://127.0.0.1:8765/v1"), "other"),
-        (openai.OpenAI(api_key=KEY, base_url="https://api.openai.com.evil.test/v1"), "other"),
-        (openai.OpenAI(api_key=KEY, base_url="https://openai.azure.com.evil.test/v1"), "other"),
+        (_at("https://res.openai.azure.com/openai/v1"), "azure"),
+        (_at("https://x.services.ai.azure.com/openai/v1"), "azure"),
+        (_at("http://127.0.0.1:8765/v1"), "other"),
+        (_at("https://api.openai.com.evil.test/v1"), "other"),
+        (_at("https://openai.azure.com.evil.test/v1"), "other"),
     ],
 )
 def test_endpoint_is_told_from_the_client(
-    client: openai.OpenAI | openai.AsyncOpenAI, kind: str
+    make: Callable[[], openai.OpenAI | openai.AsyncOpenAI], kind: str
 ) -> None:
+    # Clients are built in the test, not at collection (where each would load the CA bundle).
+    client = make()
     assert endpoint_of(client) == kind
     assert endpoint_of(client, endpoint="other") == "other"  # the override wins
 
