@@ -110,7 +110,7 @@ def test_error_after_performs_the_request() -> None:
 
 
 def test_slow_response_times_out() -> None:
-    with _server("slow@GET:/models,first=1,delay=0.5", in_process=False) as server:
+    with _server("slow@GET:/models,first=1,delay=0.3", in_process=False) as server:
         client = server.client(max_retries=0, timeout=0.1)
         with pytest.raises(openai.APITimeoutError):
             client.models.list()
@@ -139,7 +139,11 @@ def test_rate_is_deterministic_by_seed() -> None:
 
 def test_sdk_retries_recover_from_faults() -> None:
     """The SDK's own retry loop (retry-after honoured) gets through transient faults."""
-    with _server("429@GET:/models,first=1,retry_after=0;503@GET:/files,first=1") as server:
+    # The SDK waits what retry-after-ms announces (10 ms here); without a usable one (a 503,
+    # or retry_after=0) it backs off for about half a second a retry.
+    with _server(
+        "429@GET:/models,first=1,retry_after=0.01;429@GET:/files,first=2,retry_after=0.01"
+    ) as server:
         client = server.client(max_retries=2)
         assert client.models.list().data
         assert client.files.list().data == []
