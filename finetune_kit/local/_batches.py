@@ -20,7 +20,7 @@ from ._records import BatchRecord
 from ._state import limit, page, rand
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from ._files import Files
     from ._models import Models
@@ -47,11 +47,16 @@ def _result_line(custom_id: Any, status: int, body: dict[str, Any], error: Any) 
     )
 
 
-def run_lines(models: Models, lines: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """Answer each batch line: ``(output lines, error lines)`` as JSON strings."""
+def run_lines(
+    models: Models, lines: list[dict[str, Any]], stop: Callable[[], bool]
+) -> tuple[list[str], list[str]]:
+    """Answer each batch line: ``(output lines, error lines)`` as JSON strings; the lines
+    answered so far once ``stop()`` says so (the batch was cancelled)."""
     outputs: list[str] = []
     failures: list[str] = []
     for line in lines:
+        if stop():
+            break
         try:
             if line.get("url") != _ENDPOINT:
                 raise bad_request(f"Unsupported url {line.get('url')!r}.", param="url")
@@ -143,9 +148,11 @@ class Batches(Lifecycle[BatchRecord, list[dict[str, Any]], _Results]):
     def _records(self) -> Iterable[BatchRecord]:
         return self.batches.values()
 
-    def _work(self, batch: BatchRecord, lines: list[dict[str, Any]]) -> _Results:
+    def _work(
+        self, batch: BatchRecord, lines: list[dict[str, Any]], moved: Callable[[], bool]
+    ) -> _Results:
         del batch  # the lines are all the work needs
-        return run_lines(self.models, lines)
+        return run_lines(self.models, lines, moved)
 
     def _break(self, batch: BatchRecord, now: float) -> None:
         batch.enter("failed", now)

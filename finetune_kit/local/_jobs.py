@@ -32,7 +32,7 @@ from ._state import limit, page, rand
 from ._training import Failure, Inputs, Trained, prepare
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from ._files import Files
     from ._models import Models
@@ -331,9 +331,10 @@ class Jobs(Lifecycle[JobRecord, Inputs, Trained | Failure]):
         self._advance(job, now)
         return None
 
-    def _work(self, job: JobRecord, inputs: Inputs) -> Trained | Failure:
+    def _work(self, job: JobRecord, inputs: Inputs, moved: Callable[[], bool]) -> Trained | Failure:
         try:
-            return prepare(inputs, self.s.trainer)
+            # A job cancelled while it trains stops its trainer at the next step.
+            return prepare(inputs, self.s.trainer, moved)
         except Exception:
             # A bug in one job must not make every later request fail.
             logger.exception("local backend: job %s failed internally", job.id)

@@ -4,17 +4,19 @@ Nothing runs in the background: each request first calls :meth:`Lifecycle.advanc
 moves every unfinished record to where the clock says it is. A record whose slow work is due
 (training a job, running a batch's requests) is *claimed* under the lock, worked on with the
 lock released, so the server keeps answering meanwhile, then its outcome is recorded under
-the lock again, unless the record changed status meanwhile (it was cancelled).
+the lock again, unless the record changed status meanwhile (it was cancelled). The work is
+told how to notice that change, so it can stop early rather than finish for nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from ._files import Files
     from ._models import Models
@@ -69,7 +71,7 @@ class Lifecycle(ABC, Generic[_R, _W, _O]):
                     claimed.append((record, record.status, *due))
             self.s.flush()
         for record, status, work, at in claimed:
-            outcome = self._work(record, work)
+            outcome = self._work(record, work, functools.partial(_moved, record, status))
             with self.s.lock:
                 self._claimed.discard(record.id)
                 if record.status == status:  # not cancelled meanwhile
@@ -99,8 +101,12 @@ class Lifecycle(ABC, Generic[_R, _W, _O]):
         """
 
     @abstractmethod
-    def _work(self, record: _R, work: _W) -> _O:
-        """Do ``record``'s slow work (off the lock: read nothing else of the record)."""
+    def _work(self, record: _R, work: _W, moved: Callable[[], bool]) -> _O:
+        """Do ``record``'s slow work (off the lock: read nothing else of the record).
+
+        ``moved()`` turns True once the record has left the status it was claimed in (it
+        was cancelled): the work may stop then, and its outcome is thrown away.
+        """
 
     @abstractmethod
     def _finish(self, record: _R, outcome: _O, at: float) -> None:
@@ -109,3 +115,8 @@ class Lifecycle(ABC, Generic[_R, _W, _O]):
     @abstractmethod
     def _break(self, record: _R, now: float) -> None:
         """Fail ``record`` after a bug while moving it (under the lock)."""
+
+
+def _moved(record: _Moving, status: str) -> bool:
+    # A plain attribute read, off the lock: a status changes whole, under the lock.
+    return record.status != status

@@ -16,9 +16,11 @@ from ._trainer import Hyperparameters, LinearTrainer, limit_examples
 from ._validate import FileProblem, check_training_file
 
 if TYPE_CHECKING:
-    from ._trainer_types import AnswerModel, Trainer, TrainingExample, TrainingRun
+    from collections.abc import Callable
 
-__all__ = ["Failure", "Inputs", "Trained", "prepare"]
+    from ._trainer_types import AnswerModel, StepMetrics, Trainer, TrainingExample, TrainingRun
+
+__all__ = ["CANCELLED", "Failure", "Inputs", "Trained", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ class Failure:
     param: str | None
 
 
+#: The outcome of a run stopped because its job was cancelled (never recorded: the job moved on).
+CANCELLED = Failure("cancelled", "The job was cancelled while it trained.", None)
+
+
+class _Stopped(Exception):
+    """Raised through the trainer's ``on_step`` once the job it trains for is cancelled."""
+
+
 def _examples(
     param: str, fid: str, data: bytes | None, inputs: Inputs
 ) -> tuple[list[TrainingExample], int, int] | Failure:
@@ -74,8 +84,11 @@ def _examples(
     return examples, tokens, lines
 
 
-def prepare(inputs: Inputs, trainer: Trainer[AnswerModel]) -> Trained | Failure:
-    """Check the job's files and train on them with ``trainer``."""
+def prepare(
+    inputs: Inputs, trainer: Trainer[AnswerModel], stop: Callable[[], bool]
+) -> Trained | Failure:
+    """Check the job's files and train on them with ``trainer``; :data:`CANCELLED` as soon as
+    a step ends after ``stop()`` turned True (the trainer's ``on_step`` raises then)."""
     found = _examples("training_file", inputs.training_file, inputs.training, inputs)
     if isinstance(found, Failure):
         return found
@@ -98,11 +111,21 @@ def prepare(inputs: Inputs, trainer: Trainer[AnswerModel]) -> Trained | Failure:
         # The caps keep the pure-Python built-in trainer fast; a trainer of your own (a real
         # model on a GPU, say) gets every example, as the service would train on.
         learned, note = limit_examples(train_set, seed=inputs.seed)
-    run = trainer.train(
-        learned,
-        validation=validation,
-        hyperparameters=Hyperparameters(epochs, batch, lr),
-        seed=inputs.seed,
-    )
+
+    def on_step(metrics: StepMetrics) -> None:
+        del metrics  # the job reveals the steps on its own clock, from the finished run
+        if stop():
+            raise _Stopped
+
+    try:
+        run = trainer.train(
+            learned,
+            validation=validation,
+            hyperparameters=Hyperparameters(epochs, batch, lr),
+            seed=inputs.seed,
+            on_step=on_step,
+        )
+    except _Stopped:
+        return CANCELLED
     hyper.update({"batch_size": batch, "learning_rate_multiplier": lr, "n_epochs": epochs})
     return Trained(run=run, tokens=tokens * epochs, epochs=epochs, hyperparameters=hyper, note=note)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import gc
 import threading
 from dataclasses import dataclass
@@ -176,37 +177,81 @@ def test_a_job_cancelled_while_training_stays_cancelled(
     assert jobs.retrieve(training.job_id).fine_tuned_model is None
 
 
-def test_the_server_answers_while_a_batch_runs(
-    clocked_server: LocalServer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+def test_a_job_cancelled_while_training_stops_its_trainer_at_the_next_step(
+    training: _Training, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from finetune_kit.local import StepMetrics
+
+    steps: list[int] = []
+
+    def counted(**fields: Any) -> Any:
+        steps.append(fields["step"])
+        return StepMetrics(**fields)
+
+    monkeypatch.setattr("finetune_kit.local._trainer_linear.StepMetrics", counted)
+    assert training.other.fine_tuning.jobs.cancel(training.job_id).status == "cancelled"
+    assert training.finish() == ["cancelled"]
+    # The first step's on_step saw the cancel and ended the run (it has dozens of steps).
+    assert steps == [1]
+
+
+@contextlib.contextmanager
+def _batch_running(
+    server: LocalServer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, lines: int = 1
+) -> Iterator[tuple[openai.OpenAI, str]]:
+    """A batch of ``lines`` requests being answered in another request, held there until the
+    block ends: yields a client for requests made meanwhile and the batch's id."""
     from finetune_kit.local._batches import run_lines
 
     entered, release = _hold(monkeypatch, "finetune_kit.local._batches.run_lines", run_lines)
-    client = clocked_server.client(max_retries=0)
-    line = {
-        "custom_id": "a",
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
-    }
+    client = server.client(max_retries=0)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    requests = [
+        {"custom_id": str(i), "method": "POST", "url": "/v1/chat/completions", "body": body}
+        for i in range(lines)
+    ]
     batch = client.batches.create(
-        input_file_id=upload(client, jsonl([line]), purpose="batch"),
+        input_file_id=upload(client, jsonl(requests), purpose="batch"),
         endpoint="/v1/chat/completions",
         completion_window="24h",
     )
     clock.advance(0.3)
     assert client.batches.retrieve(batch.id).status == "in_progress"
-    clock.advance(0.7)
+    clock.advance(0.7)  # the requests are due: the next request answers them
     runner = threading.Thread(target=lambda: client.batches.retrieve(batch.id))
     runner.start()
     try:
         assert entered.wait(_PATIENCE)
-        other = clocked_server.client(max_retries=0)
-        assert other.batches.retrieve(batch.id).status == "in_progress"
+        yield server.client(max_retries=0), batch.id
     finally:
         release.set()
         runner.join(_PATIENCE)
-    assert client.batches.retrieve(batch.id).status == "finalizing"
+
+
+def test_the_server_answers_while_a_batch_runs(
+    clocked_server: LocalServer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _batch_running(clocked_server, clock, monkeypatch) as (other, batch_id):
+        assert other.batches.retrieve(batch_id).status == "in_progress"
+    assert other.batches.retrieve(batch_id).status == "finalizing"
+
+
+def test_a_batch_cancelled_while_it_runs_stops_answering(
+    clocked_server: LocalServer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finetune_kit.local._completions import create_chat_completion
+
+    answered: list[object] = []
+
+    def counted(*args: Any) -> Any:
+        answered.append(args)
+        return create_chat_completion(*args)
+
+    monkeypatch.setattr("finetune_kit.local._batches.create_chat_completion", counted)
+    with _batch_running(clocked_server, clock, monkeypatch, lines=5) as (other, batch_id):
+        assert other.batches.cancel(batch_id).status == "cancelled"
+    assert answered == []  # not one request was answered for nothing
+    assert other.batches.retrieve(batch_id).status == "cancelled"
 
 
 def _our_imports(path: Path) -> list[str]:
