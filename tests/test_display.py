@@ -14,6 +14,7 @@ import pytest
 from openai.types.fine_tuning import FineTuningJob
 
 from finetune_kit import (
+    AsyncJob,
     Classification,
     Comparison,
     CostEstimate,
@@ -352,6 +353,23 @@ def test_failed_job_card_shows_the_error() -> None:
     text = text_of(job_parts(job))
 
     assert f"invalid_file: {QUOTED}" in text
+
+
+def test_an_async_jobs_card_shows_what_it_knows_without_a_request() -> None:
+    # The display hook cannot await: nothing is fetched (port 9 would refuse), nothing raised.
+    data = {**job_json(), "status": "failed", "model": HOSTILE}
+    data["error"] = {"code": "invalid_file", "message": QUOTED, "param": None}
+    client = openai.AsyncOpenAI(api_key="sk-test-secret", base_url="http://127.0.0.1:9/v1")
+    job = AsyncJob(FineTuningJob.construct(**data), client=client)
+
+    markup = job._repr_html_()
+    text = text_of(markup)
+
+    assert text.startswith("Fine-tuning job ftjob-1failed supervised fine-tuning of")
+    assert HOSTILE in text
+    assert f"invalid_file: {QUOTED}" in text
+    assert "await job.events()" in text
+    assert "sk-test-secret" not in markup
 
 
 def test_job_repr_html_fetches_what_it_shows(

@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 
     from ..evaluate import Comparison, Evaluation
     from ..jobs._job import Checkpoint, Event, Job, MetricsSummary
+    from ..jobs._raw import JobView
 
-__all__ = ["comparison", "evaluation", "job", "job_parts", "metrics_summary"]
+__all__ = ["async_job", "comparison", "evaluation", "job", "job_parts", "metrics_summary"]
 
 _NO_ANSWER: Final = "(none)"
 _SHADE: Final = (76, 120, 168)  # the bar colour, as RGB for the confusion grid's shading
@@ -118,7 +119,7 @@ def metrics_summary(summary: MetricsSummary) -> Markup:
 
 
 def job_parts(
-    job: Job,
+    job: JobView,
     *,
     events: Sequence[Event] = (),
     checkpoints: Sequence[Checkpoint] = (),
@@ -188,6 +189,19 @@ def job(job: Job) -> Markup:
         note = Markup(f"<div>could not fetch metrics: {esc(type(exc).__name__)}: {esc(exc)}</div>")
         return Markup(job_parts(job) + note)
     return job_parts(job, events=events, checkpoints=checkpoints, summary=summary)
+
+
+def async_job(job: JobView) -> Markup:
+    """An async job's card: what the object knows, with no request made.
+
+    A notebook's display hook is synchronous and runs inside the kernel's event loop, so it
+    cannot await the job's events; the card says how to get them.
+    """
+    note = Markup(
+        "<div>events, checkpoints and metrics: <code>await job.events()</code>, "
+        "<code>await job.checkpoints()</code>, <code>await job.metrics_summary()</code></div>"
+    )
+    return Markup(job_parts(job) + note)
 
 
 def _latest_metrics(events: Sequence[Event]) -> dict[str, Any] | None:

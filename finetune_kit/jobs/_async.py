@@ -209,3 +209,9 @@ class AsyncJob(JobShell[openai.AsyncOpenAI]):
         """Async :meth:`Job.resume`."""
         self._raw = await self._run(control_flow("resume", self.id))
         return self
+
+    def _repr_html_(self) -> str:
+        # A notebook's display hook cannot await: the card shows what this object knows.
+        from ..display import _html_results
+
+        return _html_results.async_job(self)
