@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ._trainer_types import AnswerModel, StepMetrics, Trainer, TrainingExample, TrainingRun
 
-__all__ = ["CANCELLED", "Failure", "Inputs", "Trained", "prepare"]
+__all__ = ["Failure", "Inputs", "Trained", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,6 @@ class Failure:
     param: str | None
 
 
-#: The outcome of a run stopped because its job was cancelled (never recorded: the job moved on).
-CANCELLED = Failure("cancelled", "The job was cancelled while it trained.", None)
-
-
 class _Stopped(Exception):
     """Raised through the trainer's ``on_step`` once the job it trains for is cancelled."""
 
@@ -87,8 +83,9 @@ def _examples(
 def prepare(
     inputs: Inputs, trainer: Trainer[AnswerModel], stop: Callable[[], bool]
 ) -> Trained | Failure:
-    """Check the job's files and train on them with ``trainer``; :data:`CANCELLED` as soon as
-    a step ends after ``stop()`` turned True (the trainer's ``on_step`` raises then)."""
+    """Check the job's files and train on them with ``trainer``; a ``cancelled`` failure as
+    soon as a step ends after ``stop()`` turned True (the trainer's ``on_step`` raises then;
+    the job has moved on, so that outcome is never recorded)."""
     found = _examples("training_file", inputs.training_file, inputs.training, inputs)
     if isinstance(found, Failure):
         return found
@@ -126,6 +123,6 @@ def prepare(
             on_step=on_step,
         )
     except _Stopped:
-        return CANCELLED
+        return Failure("cancelled", "The job was cancelled while it trained.", None)
     hyper.update({"batch_size": batch, "learning_rate_multiplier": lr, "n_epochs": epochs})
     return Trained(run=run, tokens=tokens * epochs, epochs=epochs, hyperparameters=hyper, note=note)
